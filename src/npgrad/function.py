@@ -1,0 +1,79 @@
+"""The operator contract: a `Function` is a NumPy forward paired with its backward.
+
+A subclass writes two static methods on plain NumPy arrays::
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):                 # x: any shape
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, dout):             # dout: same shape as the output
+            (x,) = ctx.saved
+            return 2 * x * dout              # one gradient per positional input
+
+and is called as ``Square.apply(t)``. Positional arguments that are `Tensor`s are
+unwrapped to their ``.data`` before ``forward`` runs; every other positional or
+keyword argument is passed through unchanged. ``backward`` returns one gradient
+(or ``None``) per positional argument of ``forward``, in order; keyword
+arguments never receive gradients. A single gradient may be returned bare
+instead of as a 1-tuple.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Context:
+    """What a `Function` keeps between its forward and its backward.
+
+    Attributes:
+        saved: the arrays passed to `save_for_backward`, as a tuple.
+        needs_input_grad: one bool per positional input of ``forward``: True when
+            that input is a Tensor that requires grad. Backward may skip work
+            (and return ``None``) for inputs that do not need a gradient.
+    """
+
+    __slots__ = ("saved", "needs_input_grad", "__dict__")
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]):
+        self.saved: tuple[Any, ...] = ()
+        self.needs_input_grad = needs_input_grad
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved = values
+
+
+class Function:
+    """Base class of every differentiable operation (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and record the op for autograd."""
+        needs_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = Context(needs_grad)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
+        result = Tensor(out)
+        if any(needs_grad) and is_grad_enabled():
+            result.requires_grad = True
+            result._node = (cls, ctx, tuple(a if isinstance(a, Tensor) else None for a in args))
+        return result
+
+
+# tensor.py imports the operators, which import this module: bind Tensor last.
+from npgrad.tensor import Tensor, is_grad_enabled  # noqa: E402

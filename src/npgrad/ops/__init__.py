@@ -1,0 +1,1 @@
+"""The operator kernels: each file holds one family of `Function`s and their public wrappers."""

@@ -1,0 +1,93 @@
+"""Matrix products: ``matmul`` (NumPy's ``@`` with batch broadcasting) and the fused ``linear``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npgrad.function import Function
+from npgrad.ops.elementwise import unbroadcast
+from npgrad.tensor import Tensor
+
+
+class MatMul(Function):
+    """out = a @ b (NumPy semantics: 1-D operands are promoted, batch dims broadcast).
+
+    da = dout @ b^T,  db = a^T @ dout, each summed over broadcast batch dimensions.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, dout):
+        a, b = ctx.saved
+        if a.ndim == 1 and b.ndim == 1:  # dot product: dout is a scalar
+            return dout * b, dout * a
+        a2 = a[None, :] if a.ndim == 1 else a  # (..., n, k)
+        b2 = b[:, None] if b.ndim == 1 else b  # (..., k, m)
+        d = dout
+        if a.ndim == 1:
+            d = np.expand_dims(d, -2)
+        if b.ndim == 1:
+            d = np.expand_dims(d, -1)  # (..., n, m)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da = unbroadcast(d @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            db = unbroadcast(np.swapaxes(a2, -1, -2) @ d, b2.shape).reshape(b.shape)
+        return da, db
+
+
+class Linear(Function):
+    """y = x W^T + b over the last dimension.
+
+    x: (..., in_features), W: (out_features, in_features), b: (out_features,) or None,
+    y: (..., out_features).  dx = dy W,  dW = dy^T x,  db = dy summed over rows.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T  # (..., out)
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):  # dout: (..., out)
+        x, weight = ctx.saved
+        dout2d = dout.reshape(-1, weight.shape[0])  # (rows, out)
+        dx = dout @ weight if ctx.needs_input_grad[0] else None  # (..., in)
+        dweight = dout2d.T @ x.reshape(-1, weight.shape[1]) if ctx.needs_input_grad[1] else None  # (out, in)
+        dbias = dout2d.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
+        return dx, dweight, dbias
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's ``@`` rules."""
+    return a @ b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Affine map ``x @ weight.T + bias`` over the last dimension (PyTorch's layout).
+
+    Args:
+        x: (..., in_features). For images, ``flatten(x, 1)`` first.
+        weight: (out_features, in_features).
+        bias: (out_features,) or None.
+
+    Returns:
+        (..., out_features).
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input has {x.shape[-1] if x.ndim else 0} features in its last dimension but weight "
+            f"expects {weight.shape[1]} (input shape {x.shape}, weight shape {weight.shape})"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,167 @@
+"""Operations that move values without changing them: reshape, permute, indexing, cat, stack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from npgrad._utils import _UNSET, normalize_dims, resolve_dim
+from npgrad.function import Function
+from npgrad.tensor import Tensor, _shape_arg
+
+
+class Reshape(Function):
+    """out = x with a new shape (a view when NumPy can make one)."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return dout.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    """out = x with its dimensions reordered: out.shape[i] = x.shape[dims[i]]."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return np.transpose(x, dims)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return np.transpose(dout, np.argsort(ctx.dims))
+
+
+def _is_basic_index(index: Any) -> bool:
+    """True when ``index`` only slices (so no element is picked twice)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+
+
+class GetItem(Function):
+    """out = x[index];  dx = zeros with dout scattered back (added where an index repeats)."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.args = (index, x.shape, x.dtype)
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, dout):
+        index, shape, dtype = ctx.args
+        dx = np.zeros(shape, dtype=dtype)
+        if _is_basic_index(index):
+            dx[index] = dout
+        else:
+            np.add.at(dx, index, dout)
+        return dx
+
+
+class Concatenate(Function):
+    """out = the inputs joined along ``axis``; each input's gradient is its slice of dout."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return tuple(np.split(dout, ctx.splits, axis=ctx.axis))
+
+
+class Stack(Function):
+    """out = the inputs stacked along a new ``axis``; each gradient is one slice of dout."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return tuple(np.moveaxis(dout, ctx.axis, 0))
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """``x.reshape(2, -1)`` or ``x.reshape((2, -1))``; one dimension may be -1."""
+    shape = _shape_arg(shape)
+    try:
+        return Reshape.apply(x, shape=shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into {shape}") from None
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions ``start_dim`` .. ``end_dim`` (inclusive) into one, like ``torch.flatten``."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = (d % x.ndim for d in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, *x.shape[:start], -1, *x.shape[end + 1 :])
+
+
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Reorder dimensions: ``x.permute(0, 2, 3, 1)``."""
+    dims = _shape_arg(dims)
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dimensions")
+    return Permute.apply(x, dims=tuple(d % x.ndim for d in dims))
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap dimensions ``dim0`` and ``dim1``."""
+    a, b = normalize_dims("transpose", dim0, x.ndim)[0], normalize_dims("transpose", dim1, x.ndim)[0]
+    dims = list(range(x.ndim))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(x, dims=tuple(dims))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a dimension of size 1 at ``dim``."""
+    dim = dim % (x.ndim + 1)
+    return reshape(x, *x.shape[:dim], 1, *x.shape[dim:])
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    """Remove dimensions of size 1 (only ``dim`` when given, if it has size 1)."""
+    if dim is None:
+        return reshape(x, *(n for n in x.shape if n != 1))
+    (dim,) = normalize_dims("squeeze", dim, x.ndim)
+    if x.shape[dim] != 1:
+        return x
+    return reshape(x, *x.shape[:dim], *x.shape[dim + 1 :])
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]`` with NumPy's indexing rules; Tensors inside ``index`` are used as arrays."""
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
+    index = parts if isinstance(index, tuple) else parts[0]
+    return GetItem.apply(x, index=index)
+
+
+def _join(op: str, fn: type[Function], tensors: Sequence[Tensor], dim: Any, axis: Any, extra_dim: int) -> Tensor:
+    if len(tensors) == 0:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    (axis,) = normalize_dims(op, resolve_dim(op, dim, axis, default=0), tensors[0].ndim + extra_dim)
+    return fn.apply(*tensors, axis=axis)
+
+
+def cat(tensors: Sequence[Tensor], dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
+    """Concatenate along an existing dimension (``dim`` or its alias ``axis``, default 0)."""
+    return _join("cat", Concatenate, tensors, dim, axis, extra_dim=0)
+
+
+def stack(tensors: Sequence[Tensor], dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
+    """Stack equally shaped tensors along a new dimension (``dim`` or ``axis``, default 0)."""
+    return _join("stack", Stack, tensors, dim, axis, extra_dim=1)
