@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+import npgrad
+from npgrad.ops.elementwise import unbroadcast
+from npgrad.testing.op_check import check_op
+
+rng = np.random.default_rng(0)
+A = rng.standard_normal((3, 4))
+B_ROW = rng.standard_normal((4,))
+B_COL = rng.standard_normal((3, 1))
+POS = rng.uniform(0.5, 2.0, (3, 4))
+
+
+@pytest.mark.parametrize("b", [A + 0.5, B_ROW, B_COL], ids=["same", "row", "col"])
+@pytest.mark.parametrize(
+    "name, op, ref",
+    [
+        ("add", lambda a, b: a + b, np.add),
+        ("sub", lambda a, b: a - b, np.subtract),
+        ("mul", lambda a, b: a * b, np.multiply),
+        ("div", lambda a, b: a / (b * b + 1), lambda a, b: a / (b * b + 1)),
+    ],
+)
+def test_binary_ops_broadcast(name, op, ref, b):
+    check_op(op, A, b, reference=ref, torch_op=op)
+
+
+def test_pow_both_ways():
+    check_op(lambda a, b: a**b, POS, B_ROW, reference=np.power, torch_op=lambda a, b: a**b)
+    check_op(lambda a: a**3, A, reference=lambda a: a**3)
+    check_op(lambda a: 2.0**a, A, reference=lambda a: 2.0**a)
+
+
+@pytest.mark.parametrize(
+    "name, op, ref, x",
+    [
+        ("neg", lambda t: -t, np.negative, A),
+        ("exp", npgrad.exp, np.exp, A),
+        ("log", npgrad.log, np.log, POS),
+        ("sqrt", npgrad.sqrt, np.sqrt, POS),
+        ("abs", npgrad.abs, np.abs, A),
+        ("clip", lambda t: npgrad.clip(t, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), A),
+        ("rsub", lambda t: 1.0 - t, lambda a: 1.0 - a, A),
+        ("rdiv", lambda t: 1.0 / t, lambda a: 1.0 / a, POS),
+    ],
+)
+def test_unary_ops(name, op, ref, x):
+    torch_op = op if name in ("neg", "rsub", "rdiv") else None
+    check_op(op, x, reference=ref, torch_op=torch_op)
+
+
+def test_abs_and_clip_gradients_at_kinks_match_pytorch():
+    x = npgrad.Tensor(np.array([-1.0, 0.0, 1.0, 2.0]), requires_grad=True)
+    npgrad.abs(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [-1, 0, 1, 1])
+    x.grad = None
+    x.clip(0.0, 1.0).sum().backward()  # boundaries are inside, like torch.clamp
+    np.testing.assert_array_equal(x.grad, [0, 1, 1, 0])
+
+
+def test_where_routes_gradients():
+    cond = A > 0
+    check_op(lambda a, b: npgrad.where(cond, a, b), A, B_ROW, reference=lambda a, b: np.where(cond, a, b))
+    check_op(lambda a: npgrad.where(cond, a, 0.0), A, reference=lambda a: np.where(cond, a, 0.0))
+
+
+def test_unbroadcast_sums_stretched_and_leading_dims():
+    grad = np.ones((2, 3, 4))
+    np.testing.assert_array_equal(unbroadcast(grad, (3, 1)), np.full((3, 1), 8.0))
+    np.testing.assert_array_equal(unbroadcast(grad, (4,)), np.full((4,), 6.0))
+    assert unbroadcast(grad, (2, 3, 4)) is grad
+    assert unbroadcast(grad, ()).shape == ()
+
+
+def test_astype_is_differentiable_between_float_dtypes():
+    x = npgrad.Tensor(np.ones(3, np.float32), requires_grad=True)
+    y = x.double() * 2
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_clip_needs_a_bound():
+    with pytest.raises(ValueError, match="at least one"):
+        npgrad.clip(npgrad.ones(2))

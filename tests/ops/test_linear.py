@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+import npgrad
+from npgrad.ops.linear import linear
+from npgrad.testing.op_check import check_op
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2))],
+)
+def test_matmul_shapes_and_broadcasting(a_shape, b_shape):
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    check_op(lambda x, y: x @ y, a, b, reference=np.matmul, torch_op=lambda x, y: x @ y)
+
+
+@pytest.mark.parametrize("x_shape", [(5, 4), (1, 4), (2, 3, 4), (4,)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_matches_closed_form(x_shape, with_bias):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    if with_bias:
+        check_op(linear, x, w, b, reference=lambda x, w, b: x @ w.T + b,
+                 torch_op=lambda x, w, b: __import__("torch").nn.functional.linear(x, w, b))
+    else:
+        check_op(lambda x, w: linear(x, w), x, w, reference=lambda x, w: x @ w.T)
+
+
+def test_linear_keeps_float32():
+    x = npgrad.randn(8, 4)
+    w = npgrad.randn(3, 4, requires_grad=True)
+    out = linear(x, w, npgrad.zeros(3, requires_grad=True))
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert w.grad.dtype == np.float32
+
+
+def test_linear_validates_shapes():
+    with pytest.raises(ValueError, match=r"linear: input has 5 features in its last dimension but weight expects 4"):
+        linear(npgrad.ones(2, 5), npgrad.ones(3, 4))
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        linear(npgrad.ones(2, 4), npgrad.ones(4))
+    with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
+        linear(npgrad.ones(2, 4), npgrad.ones(3, 4), npgrad.ones(4))

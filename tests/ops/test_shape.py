@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+import npgrad
+from npgrad.testing.op_check import check_op
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((2, 3, 4))
+Y = rng.standard_normal((2, 3, 4))
+
+
+def test_reshape_view_flatten():
+    check_op(lambda t: t.reshape(6, -1), X, reference=lambda a: a.reshape(6, -1))
+    check_op(lambda t: t.view((4, 6)), X, reference=lambda a: a.reshape(4, 6))
+    check_op(lambda t: t.flatten(1), X, reference=lambda a: a.reshape(2, 12))
+    check_op(lambda t: npgrad.flatten(t), X, reference=lambda a: a.reshape(-1))
+    with pytest.raises(ValueError, match=r"cannot reshape a tensor of shape \(2, 3, 4\)"):
+        npgrad.Tensor(X).reshape(5, 5)
+
+
+def test_permute_transpose_T():
+    check_op(lambda t: t.permute(2, 0, 1), X, reference=lambda a: a.transpose(2, 0, 1),
+             torch_op=lambda t: t.permute(2, 0, 1))
+    check_op(lambda t: t.transpose(0, 2), X, reference=lambda a: a.swapaxes(0, 2))
+    check_op(lambda t: t.T, X[0], reference=lambda a: a.T)
+    with pytest.raises(ValueError, match="not a permutation"):
+        npgrad.Tensor(X).permute(0, 0, 1)
+
+
+def test_unsqueeze_squeeze():
+    check_op(lambda t: t.unsqueeze(1).squeeze(1), X, reference=lambda a: a)
+    assert npgrad.Tensor(X).unsqueeze(-1).shape == (2, 3, 4, 1)
+    assert npgrad.ones(1, 3, 1).squeeze().shape == (3,)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (0,),
+        (slice(None), 1),
+        (Ellipsis, slice(1, 3)),
+        (slice(None, None, -1),),
+        (np.array([0, 0, 1]),),  # repeated rows: gradients must add up
+        (X > 0,),
+        (slice(None), [2, 0, 2], 1),
+    ],
+)
+def test_indexing_with_scatter_add_backward(index):
+    check_op(lambda t: t[index], X, reference=lambda a: a[index])
+
+
+def test_index_with_tensor():
+    idx = npgrad.Tensor(np.array([1, 1]))
+    check_op(lambda t: t[idx], X, reference=lambda a: a[[1, 1]])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cat_and_stack(dim):
+    check_op(lambda a, b: npgrad.cat([a, b], dim=dim), X, Y, reference=lambda a, b: np.concatenate([a, b], dim),
+             torch_op=lambda a, b: __import__("torch").cat([a, b], dim=dim))
+    check_op(lambda a, b: npgrad.stack([a, b], axis=dim), X, Y, reference=lambda a, b: np.stack([a, b], dim))
+
+
+def test_cat_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="non-empty"):
+        npgrad.cat([])
