@@ -1,0 +1,166 @@
+import numpy as np
+import pytest
+from numpy.lib.array_utils import byte_bounds
+
+import npgrad
+from npgrad._utils import pair
+from npgrad.ops import conv as conv_module
+from npgrad.ops.conv import conv2d
+from npgrad.testing import naive
+from npgrad.testing.op_check import check_op
+
+rng = np.random.default_rng(0)
+
+
+def torch_conv(**kwargs):
+    def op(x, w, b=None):
+        import torch
+
+        return torch.nn.functional.conv2d(x, w, b, **kwargs)
+
+    return op
+
+
+def naive_padding(padding, w_shape, dilation=1):
+    """The explicit (top, bottom, left, right) padding that 'same'/'valid' mean (the naive kernels take numbers)."""
+    if padding == "valid":
+        return 0
+    if padding == "same":
+        d = (dilation, dilation) if isinstance(dilation, int) else dilation
+        th, tw = d[0] * (w_shape[2] - 1), d[1] * (w_shape[3] - 1)
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    return padding
+
+
+CASES = [
+    # x shape, weight shape, keyword arguments
+    ((2, 3, 7, 7), (4, 3, 3, 3), {}),
+    ((2, 3, 7, 6), (4, 3, 3, 3), {"stride": 2, "padding": 1}),
+    ((1, 2, 8, 7), (3, 2, 3, 3), {"stride": 3, "padding": 2}),
+    ((2, 3, 6, 5), (4, 3, 1, 1), {}),
+    ((2, 2, 7, 9), (3, 2, 3, 5), {"padding": (1, 2)}),
+    ((2, 2, 7, 6), (3, 2, 3, 3), {"stride": (2, 1), "padding": (0, 1)}),
+    ((2, 2, 6, 7), (3, 2, 3, 3), {"stride": (1, 2), "padding": 1}),
+    ((2, 2, 6, 6), (3, 2, 4, 4), {"padding": "same"}),
+    ((2, 2, 5, 7), (3, 2, 2, 3), {"padding": "same", "dilation": 2}),
+    ((2, 2, 6, 6), (3, 2, 3, 3), {"padding": "valid"}),
+    ((2, 2, 9, 9), (3, 2, 3, 3), {"dilation": 2, "padding": 1}),
+    ((2, 2, 9, 8), (3, 2, 2, 3), {"dilation": (2, 1), "stride": 2}),
+    ((2, 4, 6, 6), (6, 2, 3, 3), {"groups": 2, "padding": 1}),
+    ((2, 3, 6, 6), (3, 1, 3, 3), {"groups": 3, "padding": 1}),  # depthwise
+    ((1, 3, 5, 6), (6, 1, 3, 3), {"groups": 3, "stride": 2}),  # depthwise with channel multiplier 2
+    ((1, 2, 4, 5), (2, 2, 4, 5), {}),  # kernel covers the whole input: 1x1 output
+    ((1, 2, 4, 18), (2, 2, 3, 3), {"padding": 1}),  # output rows of 18: the exact (not wide) layout at stride 1
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_matches_naive_gradcheck_and_torch(x_shape, w_shape, kwargs, with_bias):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    spec = dict(kwargs, padding=naive_padding(kwargs.get("padding", 0), w_shape, kwargs.get("dilation", 1)))
+    if with_bias:
+        check_op(lambda x, w, b: conv2d(x, w, b, **kwargs), x, w, b,
+                 reference=lambda x, w, b: naive.conv2d_forward(x, w, b, **spec), torch_op=torch_conv(**kwargs))
+    else:
+        check_op(lambda x, w: conv2d(x, w, **kwargs), x, w,
+                 reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15])
+def test_conv2d_backward_matches_naive(x_shape, w_shape, kwargs):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    tensors = [npgrad.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = conv2d(*tensors, **kwargs)
+    dout = rng.standard_normal(out.shape)
+    out.backward(dout)
+    expected = naive.conv2d_backward(dout, x, w, b, **kwargs)
+    for t, e in zip(tensors, expected):
+        np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_recomputes_col_when_too_big_to_keep(monkeypatch):
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    grads = []
+    for limit in (conv_module._SAVE_COL_MAX_BYTES, 0):
+        monkeypatch.setattr(conv_module, "_SAVE_COL_MAX_BYTES", limit)
+        tx, tw = npgrad.Tensor(x, requires_grad=True), npgrad.Tensor(w, requires_grad=True)
+        conv2d(tx, tw, padding=1).sum().backward()
+        grads.append((tx.grad, tw.grad))
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12)
+
+
+def test_conv2d_only_computes_requested_gradients():
+    x = npgrad.Tensor(rng.standard_normal((2, 1, 5, 5)))  # e.g. the images: no gradient wanted
+    w = npgrad.Tensor(rng.standard_normal((2, 1, 3, 3)), requires_grad=True)
+    conv2d(x, w).sum().backward()
+    assert x.grad is None
+    expected = naive.conv2d_backward(np.ones((2, 2, 3, 3)), x.data, w.data, None)[1]
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{"padding": 2}, {"stride": 2, "padding": 1}, {"groups": 2, "dilation": 2}])
+def test_conv2d_keeps_float32(kwargs):
+    x = npgrad.randn(2, 4, 9, 9, requires_grad=True)
+    w = npgrad.randn(6, 4 // kwargs.get("groups", 1), 3, 3, requires_grad=True)
+    b = npgrad.randn(6, requires_grad=True)
+    out = conv2d(x, w, b, **kwargs)
+    assert out.dtype == np.float32 and out.data.flags.c_contiguous
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+    expected = naive.conv2d_forward(x.data.astype(np.float64), w.data.astype(np.float64), b.data.astype(np.float64), **kwargs)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-4, atol=1e-4)
+
+
+def ones(*shape, dtype=np.float32):
+    return npgrad.Tensor(np.ones(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    "x, w, kwargs, error, message",
+    [
+        (ones(3, 28, 28), ones(6, 1, 5, 5), {}, ValueError,
+         r"conv2d: input must be 4-D \(N, C_in, H, W\), got shape \(3, 28, 28\)"),
+        (ones(1, 1, 8, 8), ones(6, 5, 5), {}, ValueError, r"conv2d: weight must be 4-D .* got shape \(6, 5, 5\)"),
+        (ones(2, 3, 28, 28), ones(6, 1, 5, 5), {}, ValueError,
+         r"conv2d: input has 3 channels but weight expects 1 \(weight shape \(6, 1, 5, 5\)\)"),
+        (ones(2, 4, 8, 8), ones(6, 3, 3, 3), {"groups": 2}, ValueError,
+         r"conv2d: input has 4 channels but weight expects 6 \(weight shape \(6, 3, 3, 3\), groups 2\)"),
+        (ones(2, 4, 8, 8), ones(5, 2, 3, 3), {"groups": 2}, ValueError, r"conv2d: groups 2 must divide the output channels 5"),
+        (ones(2, 3, 8, 8), ones(4, 1, 3, 3), {"groups": 2}, ValueError, r"conv2d: groups 2 must divide the input channels 3"),
+        (ones(2, 4, 8, 8), ones(6, 4, 3, 3), {"groups": 0}, ValueError, r"conv2d: groups must be a positive integer, got 0"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"bias": ones(5)}, ValueError, r"conv2d: bias must have shape \(6,\), got \(5,\)"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"stride": 0}, ValueError, r"conv2d: stride must be >= 1, got \(0, 0\)"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"dilation": (1, 0)}, ValueError, r"conv2d: dilation must be >= 1, got \(1, 0\)"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"padding": -1}, ValueError, r"conv2d: padding must be >= 0, got \(-1, -1\)"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"padding": "full"}, ValueError,
+         r"conv2d: padding must be 'valid', 'same', an int or a pair of ints, got 'full'"),
+        (ones(2, 1, 8, 8), ones(6, 1, 3, 3), {"padding": "same", "stride": 2}, ValueError,
+         r"conv2d: padding='same' requires stride 1, got stride \(2, 2\)"),
+        (ones(2, 1, 4, 4), ones(6, 1, 5, 5), {"padding": 0}, ValueError,
+         r"conv2d: kernel size \(5, 5\) with dilation \(1, 1\) spans \(5, 5\), which is larger than the padded input \(4, 4\)"),
+        (ones(2, 1, 6, 6), ones(6, 1, 3, 3), {"dilation": 3}, ValueError,
+         r"spans \(7, 7\), which is larger than the padded input \(6, 6\)"),
+        (ones(2, 1, 8, 8, dtype=np.float64), ones(6, 1, 3, 3), {}, TypeError,
+         r"conv2d: input, weight and bias must have the same dtype, got input float64, weight float32"),
+        (ones(2, 1, 8, 8, dtype=np.int64), ones(6, 1, 3, 3, dtype=np.int64), {}, TypeError, r"conv2d: expected floating-point"),
+    ],
+)
+def test_conv2d_validates_arguments(x, w, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        conv2d(x, w, **kwargs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES)
+def test_wide_window_view_stays_inside_its_buffer(x_shape, w_shape, kwargs):
+    """The wide layout reads past each row; the padded buffer's tail must cover the last one."""
+    stride, dilation = pair("t", "stride", kwargs.get("stride", 1)), pair("t", "dilation", kwargs.get("dilation", 1))
+    pads = conv_module._padding4("conv2d", kwargs.get("padding", 0), w_shape[2:], dilation, stride)
+    g = conv_module._Geometry(x_shape, w_shape, stride, pads, dilation, kwargs.get("groups", 1))
+    xp = conv_module._pad(np.ones(x_shape).transpose(1, 0, 2, 3), pads, tail=g.tail)  # (C, N, Hp, Wp)
+    windows = conv_module._window_view(xp, (g.kh, g.kw), g.stride, g.dilation, (g.Ho, g.Wq))
+    low, high = byte_bounds(windows)
+    buffer_low, buffer_high = byte_bounds(xp.base)
+    assert buffer_low <= low and high <= buffer_high

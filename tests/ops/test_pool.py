@@ -1,0 +1,206 @@
+import numpy as np
+import pytest
+
+import npgrad
+from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from npgrad.testing import naive
+from npgrad.testing.op_check import check_op
+
+rng = np.random.default_rng(0)
+
+
+def distinct(*shape):
+    """Distinct values in [0, 1), at least 1/size apart: no ties, and far more than gradcheck's step."""
+    return rng.permutation(np.prod(shape)).reshape(shape) / np.prod(shape)
+
+
+def torch_f(name, *args, **kwargs):
+    def op(x):
+        import torch
+
+        return getattr(torch.nn.functional, name)(x, *args, **kwargs)
+
+    return op
+
+
+WINDOWS = [
+    # x shape, kernel_size, stride, padding
+    ((2, 3, 8, 8), 2, None, 0),
+    ((2, 2, 7, 9), 2, None, 0),  # sizes not divisible: the last row/column is dropped
+    ((2, 2, 7, 7), 3, 1, 1),  # overlapping windows
+    ((2, 2, 9, 7), 3, 2, 1),  # overlapping windows, stride 2
+    ((2, 2, 9, 8), 3, 2, 0),
+    ((1, 2, 7, 8), (3, 2), (2, 1), (1, 0)),  # non-square everything
+    ((2, 2, 5, 5), 2, 1, 0),
+    ((2, 2, 7, 7), 3, 3, 0),
+    ((2, 2, 6, 9), 3, None, 0),  # tiles exactly with output rows shorter than the kernel: the block path
+    ((1, 3, 4, 5), 1, 2, 0),
+    ((1, 1, 5, 5), 5, 1, 2),  # padding = kernel // 2 (the largest allowed)
+]
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
+def test_max_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding):
+    check_op(lambda x: max_pool2d(x, kernel_size, stride, padding), distinct(*shape),
+             reference=lambda x: naive.max_pool2d_forward(x, kernel_size, stride, padding),
+             torch_op=torch_f("max_pool2d", kernel_size, stride, padding))
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding, count_include_pad):
+    check_op(lambda x: avg_pool2d(x, kernel_size, stride, padding, count_include_pad), rng.standard_normal(shape),
+             reference=lambda x: naive.avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad),
+             torch_op=torch_f("avg_pool2d", kernel_size, stride, padding, count_include_pad=count_include_pad))
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
+def test_pool_backward_matches_naive(shape, kernel_size, stride, padding):
+    x = distinct(*shape)
+    for op, naive_backward in [(max_pool2d, naive.max_pool2d_backward), (avg_pool2d, naive.avg_pool2d_backward)]:
+        t = npgrad.Tensor(x, requires_grad=True)
+        out = op(t, kernel_size, stride, padding)
+        dout = rng.standard_normal(out.shape)
+        out.backward(dout)
+        np.testing.assert_allclose(t.grad, naive_backward(dout, x, kernel_size, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+def max_pool_grad(x, *args):
+    t = npgrad.Tensor(x, requires_grad=True)
+    out = max_pool2d(t, *args)
+    out.backward(np.ones(out.shape))
+    return t.grad
+
+
+def test_max_pool2d_tie_gradient_goes_to_first_max_in_row_major_order():
+    x = np.array([[[[1.0, 2.0, 2.0, 0.0],
+                    [2.0, 2.0, 0.0, 0.0],
+                    [5.0, 3.0, 4.0, 4.0],
+                    [5.0, 5.0, 4.0, 4.0]]]])
+    expected = np.array([[[[0.0, 1.0, 1.0, 0.0],
+                           [0.0, 0.0, 0.0, 0.0],
+                           [1.0, 0.0, 1.0, 0.0],
+                           [0.0, 0.0, 0.0, 0.0]]]])
+    np.testing.assert_array_equal(max_pool_grad(x, 2), expected)
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 1, 1), (3, 2, 1), (2, 1, 0), ((3, 2), (1, 2), (1, 0))])
+def test_max_pool2d_ties_match_naive_and_torch(kernel_size, stride, padding):
+    x = np.round(rng.standard_normal((2, 2, 7, 6)))  # integers: many ties, overlapping windows
+    x[0, 0] = 0.0  # a whole plane of ties
+    grad = max_pool_grad(x, kernel_size, stride, padding)
+    np.testing.assert_array_equal(grad, naive.max_pool2d_backward(np.ones_like(
+        naive.max_pool2d_forward(x, kernel_size, stride, padding)), x, kernel_size, stride, padding))
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, kernel_size, stride, padding).sum().backward()
+    np.testing.assert_array_equal(grad, tx.grad.numpy())
+
+
+def test_max_pool2d_overlapping_windows_accumulate():
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 2, 2] = 1.0  # the maximum of all nine 3x3 stride-1 windows
+    dout = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    t = npgrad.Tensor(x, requires_grad=True)
+    max_pool2d(t, 3, 1).backward(dout)
+    assert t.grad[0, 0, 2, 2] == dout.sum() and np.count_nonzero(t.grad) == 1
+    t.grad = None
+    max_pool2d(t, 3, 2).backward(dout[:, :, :2, :2])  # 3x3 stride 2: four windows share the centre
+    assert t.grad[0, 0, 2, 2] == dout[:, :, :2, :2].sum() and np.count_nonzero(t.grad) == 1
+
+
+def test_avg_pool2d_overlapping_windows_accumulate():
+    t = npgrad.Tensor(np.zeros((1, 1, 5, 5)), requires_grad=True)
+    avg_pool2d(t, 3, 2).backward(np.ones((1, 1, 2, 2)))
+    # the centre belongs to all four windows, the edge middles to two, the corners to one
+    expected = np.array([[1, 1, 2, 1, 1], [1, 1, 2, 1, 1], [2, 2, 4, 2, 2], [1, 1, 2, 1, 1], [1, 1, 2, 1, 1]]) / 9
+    np.testing.assert_allclose(t.grad[0, 0], expected, rtol=1e-15)
+
+
+def test_avg_pool2d_count_include_pad_divisors():
+    x = npgrad.ones(1, 1, 3, 3, dtype=np.float64)
+    expected = np.array([[4, 6, 4], [6, 9, 6], [4, 6, 4]]) / 9  # zeros of the padding count
+    np.testing.assert_allclose(avg_pool2d(x, 3, 1, 1).data[0, 0], expected)
+    np.testing.assert_allclose(avg_pool2d(x, 3, 1, 1, count_include_pad=False).data, np.ones((1, 1, 3, 3)))
+
+
+ADAPTIVE = [
+    ((2, 3, 8, 8), (4, 4)),  # divides: runs as a plain pool
+    ((2, 3, 5, 5), 1),  # global pooling
+    ((2, 2, 7, 5), (3, 2)),  # uneven, overlapping bins
+    ((2, 2, 2, 3), (5, 4)),  # more bins than inputs
+    ((1, 2, 10, 7), (4, None)),  # None keeps the input width
+    ((1, 2, 9, 6), (3, 4)),  # divides along one axis only
+]
+
+
+@pytest.mark.parametrize("shape, output_size", ADAPTIVE)
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_adaptive_pools_match_naive_gradcheck_and_torch(shape, output_size, kind):
+    op = adaptive_avg_pool2d if kind == "avg" else adaptive_max_pool2d
+    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
+    sizes = tuple(shape[2 + i] if s is None else s for i, s in enumerate(sizes))
+    x = rng.standard_normal(shape) if kind == "avg" else distinct(*shape)  # max: no ties
+    check_op(lambda x: op(x, output_size), x,
+             reference=lambda x: naive.adaptive_pool2d_forward(x, sizes, "mean" if kind == "avg" else "max"),
+             torch_op=torch_f(f"adaptive_{kind}_pool2d", output_size))
+
+
+def test_adaptive_max_pool2d_ties_go_to_first_max_like_torch():
+    x = np.round(rng.standard_normal((2, 2, 7, 5)))
+    t = npgrad.Tensor(x, requires_grad=True)
+    adaptive_max_pool2d(t, (3, 2)).sum().backward()
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.adaptive_max_pool2d(tx, (3, 2)).sum().backward()
+    np.testing.assert_array_equal(t.grad, tx.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: max_pool2d(x, 2),
+        lambda x: max_pool2d(x, 3, 1, 1),
+        lambda x: avg_pool2d(x, 2),
+        lambda x: avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        lambda x: adaptive_avg_pool2d(x, 1),
+        lambda x: adaptive_avg_pool2d(x, (3, 5)),
+        lambda x: adaptive_max_pool2d(x, (3, 5)),
+    ],
+)
+def test_pools_keep_float32(op):
+    x = npgrad.randn(2, 3, 8, 8, requires_grad=True)
+    out = op(x)
+    assert out.dtype == np.float32
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    assert x.grad.dtype == np.float32
+
+
+X = npgrad.ones(1, 1, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: max_pool2d(npgrad.ones(4, 4), 2), ValueError,
+         r"max_pool2d: input must be 4-D \(N, C, H, W\), got shape \(4, 4\)"),
+        (lambda: max_pool2d(X, 0), ValueError, r"max_pool2d: kernel_size must be >= 1, got \(0, 0\)"),
+        (lambda: max_pool2d(X, 2, (1, 0)), ValueError, r"max_pool2d: stride must be >= 1, got \(1, 0\)"),
+        (lambda: max_pool2d(X, 2, 1, -1), ValueError, r"max_pool2d: padding must be >= 0, got \(-1, -1\)"),
+        (lambda: max_pool2d(X, 3, 1, 2), ValueError,
+         r"max_pool2d: padding \(2, 2\) must be at most half of kernel_size \(3, 3\)"),
+        (lambda: avg_pool2d(X, 2, 1, (0, 2)), ValueError,
+         r"avg_pool2d: padding \(0, 2\) must be at most half of kernel_size \(2, 2\)"),
+        (lambda: max_pool2d(X, 5), ValueError,
+         r"max_pool2d: kernel_size \(5, 5\) is larger than the padded input \(4, 4\) \(input \(4, 4\), padding \(0, 0\)\)"),
+        (lambda: max_pool2d(X, "2"), ValueError, r"max_pool2d: kernel_size must be an int or a pair of ints"),
+        (lambda: avg_pool2d(npgrad.Tensor(np.ones((1, 1, 4, 4), dtype=np.int64)), 2), TypeError,
+         r"avg_pool2d: expected a floating-point input, got dtype int64"),
+        (lambda: adaptive_avg_pool2d(X, 0), ValueError, r"adaptive_avg_pool2d: output_size must be >= 1, got \(0, 0\)"),
+        (lambda: adaptive_max_pool2d(X, (1, 2, 3)), ValueError, r"adaptive_max_pool2d: output_size must be an int or a pair"),
+        (lambda: adaptive_max_pool2d(npgrad.ones(2, 4, 4), 2), ValueError, r"adaptive_max_pool2d: input must be 4-D"),
+    ],
+)
+def test_pools_validate_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
