@@ -1,0 +1,26 @@
+"""`npgrad.nn.functional`: the operators under PyTorch's names.
+
+Each name here is the validated public wrapper that lives next to its `Function`
+in `npgrad.ops` (one home per operator); this module only gathers them.
+"""
+
+from npgrad.ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from npgrad.ops.conv import conv2d
+from npgrad.ops.linear import linear
+from npgrad.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    multi_margin_loss,
+)
+from npgrad.ops.norm import batch_norm, group_norm, layer_norm
+from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from npgrad.ops.shape import flatten
+
+__all__ = [
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "flatten", "group_norm",
+    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss",
+    "relu", "sigmoid", "softmax", "tanh",
+]

@@ -1,0 +1,208 @@
+"""Activations: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax and dropout.
+
+Each `Function` keeps what its backward needs (a mask, or its own output: the
+derivatives of sigmoid, tanh and softmax are cheapest in terms of the output).
+Shapes are preserved: every op maps x (any shape) to an output of x's shape and dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from npgrad._utils import _UNSET, normalize_dims, resolve_dim
+from npgrad.function import Function
+from npgrad.random import generator
+from npgrad.tensor import Tensor
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) without overflow: only e^-|x| (in (0, 1]) is ever computed."""
+    e = np.exp(-np.abs(x))
+    inv = 1 / (1 + e)  # sigmoid(|x|)
+    return np.where(x >= 0, inv, e * inv)  # sigmoid(-|x|) = e^-|x| / (1 + e^-|x|)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """x - logsumexp(x) along ``axis``, shifted by the maximum so exp never overflows."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = dout where x > 0, else 0 (0 at x == 0, like PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)  # propagates NaN, like PyTorch
+
+    @staticmethod
+    def backward(ctx, dout):
+        (positive,) = ctx.saved
+        return np.where(positive, dout, 0)
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else slope * x;  dx = dout if x > 0 else slope * dout (slope at x == 0, like PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        return np.where(positive, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (positive,) = ctx.saved
+        return np.where(positive, dout, dout * ctx.negative_slope)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x) (overflow-free);  dx = dout * y * (1 - y)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = _sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved
+        return dout * out * (1 - out)
+
+
+class Tanh(Function):
+    """y = tanh x;  dx = dout * (1 - y^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved
+        return dout * (1 - out * out)
+
+
+class Softmax(Function):
+    """y = e^(x - max) / sum(e^(x - max)) along ``axis``;  dx = y * (dout - sum(dout * y))."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = np.exp(x - x.max(axis=axis, keepdims=True))
+        out /= out.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved
+        return out * (dout - (dout * out).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along ``axis``;  dx = dout - e^y * sum(dout)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = _log_softmax(x, axis)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        (out,) = ctx.saved
+        return dout - np.exp(out) * dout.sum(axis=ctx.axis, keepdims=True)
+
+
+class Dropout(Function):
+    """Inverted dropout: y = x * mask, mask = keep / (1 - p) with keep ~ Bernoulli(1 - p);  dx = dout * mask.
+
+    The mask is drawn from the global generator (`npgrad.manual_seed`) and reused by the backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, p):
+        keep = generator().random(x.shape, dtype=np.float32) >= p  # P(keep) = 1 - p
+        mask = keep.astype(x.dtype)
+        mask *= 1 / (1 - p) if p < 1 else 0
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, dout):
+        (mask,) = ctx.saved
+        return dout * mask
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) element-wise. The gradient at exactly 0 is 0, as in PyTorch."""
+    return ReLU.apply(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as in PyTorch)."""
+    return LeakyReLU.apply(x, negative_slope=float(negative_slope))
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e^-x) element-wise, computed without overflow for any |x|."""
+    return Sigmoid.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, element-wise."""
+    return Tanh.apply(x)
+
+
+def _softmax_axis(op: str, x: Tensor, dim: Any, axis: Any) -> int:
+    dim = resolve_dim(op, dim, axis, default=None)
+    if dim is None:
+        dim = -1
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have at least one dimension, got a 0-d tensor")
+    return normalize_dims(op, dim, x.ndim)[0]
+
+
+def softmax(x: Tensor, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """e^x / sum(e^x) along ``dim`` (``axis`` is NumPy's alias), stabilised by subtracting the maximum.
+
+    Difference from PyTorch: ``dim`` defaults to -1 (the last dimension; also when None),
+    where PyTorch requires it (its legacy implicit choice warns and picks 0 or 1).
+    """
+    return Softmax.apply(x, axis=_softmax_axis("softmax", x, dim, axis))
+
+
+def log_softmax(x: Tensor, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """x - log(sum(e^x)) along ``dim`` (``axis`` is NumPy's alias), stable for any logits.
+
+    More accurate than ``softmax(x).log()``. Like `softmax`, ``dim`` defaults to -1.
+    """
+    return LogSoftmax.apply(x, axis=_softmax_axis("log_softmax", x, dim, axis))
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the kept ones by 1 / (1 - p).
+
+    The expected value of every element is unchanged, so nothing needs rescaling at
+    evaluation time. Returns ``x`` itself when ``training`` is False or ``p == 0``;
+    ``p == 1`` gives zeros. The mask comes from the global generator (seed it with
+    `npgrad.manual_seed`). PyTorch's ``inplace`` flag is not supported.
+    """
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p)

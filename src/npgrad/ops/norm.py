@@ -1,0 +1,227 @@
+"""Normalisation layers: batch_norm, layer_norm and group_norm, all through one kernel.
+
+Each of them computes x_hat = (x - mean) / sqrt(var + eps) over some axes and then
+an affine y = x_hat * weight + bias; they differ only in the axes:
+
+    batch_norm  x (N, C, *)    statistics per channel, over N and *       weight (C,)
+    layer_norm  x (*, S...)    statistics per sample, over the trailing S  weight S
+    group_norm  x (N, C, *)    viewed as (N, G, C/G, *), over (C/G, *)    weight (C,)
+
+so `Normalize` takes the view, the axes and the shape the affine parameters
+broadcast as, and its backward is the closed form for every case:
+
+    dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat))
+       = (1/n) * inv_std * (n dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))
+
+with the means over the normalised axes (n values each) and dx_hat = dout * weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from npgrad.function import Function
+from npgrad.ops.elementwise import unbroadcast
+from npgrad.tensor import Tensor
+
+
+class Normalize(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, with x viewed as ``view_shape``.
+
+    training=True: mean and biased variance of x over ``axes`` (differentiated through);
+    if ``running_mean``/``running_var`` (arrays, one value per kept element) are given,
+    they are updated in place like PyTorch's batch norm: r = (1 - momentum) r + momentum s,
+    with the unbiased variance for ``running_var``.
+    training=False: normalise with ``running_mean``/``running_var`` (constants), so
+    dx = dout * weight * inv_std.
+    weight and bias (or None) broadcast against the view as ``affine_shape``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, view_shape, axes, affine_shape, eps,
+                training=True, running_mean=None, running_var=None, momentum=0.1):
+        xv = x.reshape(view_shape)
+        if training:
+            mean = xv.mean(axis=axes, keepdims=True)  # kept dims, 1 on `axes`
+            centered = xv - mean
+            n = xv.size // mean.size
+            sum_sq = np.sum(centered * centered, axis=axes, keepdims=True)
+            var = sum_sq / n
+            if running_mean is not None:
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(running_mean.shape)
+                running_var[...] = (1 - momentum) * running_var + momentum * (sum_sq / (n - 1)).reshape(running_var.shape)
+        else:
+            stats_shape = tuple(1 if i in axes else size for i, size in enumerate(view_shape))
+            centered = xv - running_mean.astype(x.dtype, copy=False).reshape(stats_shape)
+            var = running_var.astype(x.dtype, copy=False).reshape(stats_shape)
+        inv_std = 1 / np.sqrt(var + eps)
+        x_hat = centered
+        x_hat *= inv_std  # (view_shape)
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.args = (x.shape, axes, affine_shape, training, None if bias is None else bias.shape)
+        if weight is None:
+            out = x_hat if bias is None else x_hat + bias.reshape(affine_shape)
+        else:
+            out = x_hat * weight.reshape(affine_shape)
+            if bias is not None:
+                out += bias.reshape(affine_shape)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, dout):
+        x_hat, inv_std, weight = ctx.saved
+        x_shape, axes, affine_shape, training, bias_shape = ctx.args
+        dout = dout.reshape(x_hat.shape)
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[1]:
+            dweight = unbroadcast(dout * x_hat, affine_shape).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            dbias = unbroadcast(dout, affine_shape).reshape(bias_shape)
+        if ctx.needs_input_grad[0]:
+            dx_hat = dout if weight is None else dout * weight.reshape(affine_shape)
+            if training:
+                dx = x_hat * -(dx_hat * x_hat).mean(axis=axes, keepdims=True)
+                dx += dx_hat
+                dx -= dx_hat.mean(axis=axes, keepdims=True)
+                dx *= inv_std
+            else:
+                dx = dx_hat * inv_std
+            dx = dx.reshape(x_shape)
+        return dx, dweight, dbias
+
+
+def _check_param(op: str, name: str, param: Any, expected: tuple[int, ...], input_shape: tuple[int, ...]) -> None:
+    if param is not None and tuple(param.shape) != expected:
+        raise ValueError(f"{op}: {name} must have shape {expected} for input shape {input_shape}, got {tuple(param.shape)}")
+
+
+def _running_stat(name: str, stat: Any, channels: int, input_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The array behind a running statistic (updated in place), checked to be floating with shape (C,)."""
+    if stat is None:
+        return None
+    array = stat.data if isinstance(stat, Tensor) else stat
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"batch_norm: {name} must be a floating Tensor or ndarray (it is updated in place), got {stat!r}")
+    _check_param("batch_norm", name, array, (channels,), input_shape)
+    return array
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | np.ndarray | None,
+    running_var: Tensor | np.ndarray | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (axis 1) of ``input`` over the batch and every other axis.
+
+    Args:
+        input: (N, C) or (N, C, L) or (N, C, H, W) (any (N, C, *)).
+        running_mean, running_var: (C,) Tensors or ndarrays, or None. In training
+            they are updated in place (no gradient): r = (1 - momentum) r + momentum s,
+            with the batch mean, and the unbiased batch variance (n / (n - 1) times
+            the biased one, n = N * prod(*)) for ``running_var``. In evaluation
+            (``training=False``) they are what the input is normalised with, so
+            they are required then.
+        weight, bias: (C,) or None (meaning 1 and 0).
+        training: use (and differentiate through) the batch statistics, which are
+            the mean and the biased variance, as in PyTorch.
+
+    Returns:
+        Tensor of ``input``'s shape: (x - mean) / sqrt(var + eps) * weight + bias.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: input must have shape (N, C, *), got {input.shape}")
+    channels = input.shape[1]
+    running_mean = _running_stat("running_mean", running_mean, channels, input.shape)
+    running_var = _running_stat("running_var", running_var, channels, input.shape)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: running_mean and running_var must be given in evaluation mode (training=False)")
+    if training and np.prod(input.shape) // max(channels, 1) <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input shape {input.shape}")
+    _check_param("batch_norm", "weight", weight, (channels,), input.shape)
+    _check_param("batch_norm", "bias", bias, (channels,), input.shape)
+    return Normalize.apply(
+        input, weight, bias,
+        view_shape=input.shape,
+        axes=(0, *range(2, input.ndim)),
+        affine_shape=(channels,) + (1,) * (input.ndim - 2),
+        eps=eps, training=training, running_mean=running_mean, running_var=running_var, momentum=momentum,
+    )
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each sample over its trailing ``normalized_shape`` dimensions.
+
+    Args:
+        input: (*, *normalized_shape).
+        normalized_shape: an int or a sequence: the last dimensions of ``input``.
+        weight, bias: of shape ``normalized_shape`` (element-wise affine), or None.
+
+    Returns:
+        Tensor of ``input``'s shape. The variance is the biased one, as in PyTorch.
+    """
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(map(int, normalized_shape))
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[-k:]) != shape:
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} must equal the trailing dimensions of the input, "
+            f"got input shape {input.shape}"
+        )
+    _check_param("layer_norm", "weight", weight, shape, input.shape)
+    _check_param("layer_norm", "bias", bias, shape, input.shape)
+    return Normalize.apply(
+        input, weight, bias, view_shape=input.shape, axes=tuple(range(input.ndim - k, input.ndim)), affine_shape=shape, eps=eps
+    )
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Split the C channels into ``num_groups`` groups and normalise each group of each sample.
+
+    Args:
+        input: (N, C, *), with C divisible by ``num_groups``.
+        num_groups: G. G = 1 is layer norm over (C, *); G = C is instance norm.
+        weight, bias: (C,) per-channel affine, or None.
+
+    Returns:
+        Tensor of ``input``'s shape.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: input must have shape (N, C, *), got {input.shape}")
+    n, channels, *spatial = input.shape
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(
+            f"group_norm: num_groups {num_groups} must divide the number of channels {channels} (input shape {input.shape})"
+        )
+    _check_param("group_norm", "weight", weight, (channels,), input.shape)
+    _check_param("group_norm", "bias", bias, (channels,), input.shape)
+    group_size = channels // num_groups
+    return Normalize.apply(
+        input, weight, bias,
+        view_shape=(n, num_groups, group_size, *spatial),  # (N, G, C/G, *)
+        axes=tuple(range(2, input.ndim + 1)),
+        affine_shape=(num_groups, group_size) + (1,) * len(spatial),
+        eps=eps,
+    )

@@ -1,0 +1,217 @@
+import numpy as np
+import pytest
+
+import npgrad
+from npgrad.ops.norm import batch_norm, group_norm, layer_norm
+from npgrad.testing.op_check import check_op
+
+EPS = 1e-5
+rng = np.random.default_rng(20240)  # not 0: gradcheck projects the output on default_rng(0) noise
+
+
+def _normalize(a, axes):
+    mean = a.mean(axis=axes, keepdims=True)
+    return (a - mean) / np.sqrt(a.var(axis=axes, keepdims=True) + EPS)
+
+
+def _affine(shape):
+    """weight and bias; weights away from 0 (a tiny weight shrinks its channel's gradient into round-off noise)."""
+    return rng.uniform(0.5, 2.0, shape) * rng.choice([-1, 1], shape), rng.standard_normal(shape)
+
+
+def _channel(v, ndim):
+    """A per-channel (C,) vector shaped to broadcast over (N, C, *)."""
+    return v.reshape((-1,) + (1,) * (ndim - 2))
+
+
+def _torch_batch_norm(training, running=None):
+    def op(x, *affine):
+        import torch
+
+        stats = [None if r is None else torch.from_numpy(r.copy()) for r in (running or (None, None))]
+        return torch.nn.functional.batch_norm(x, *stats, *affine, training=training)
+
+    return op
+
+
+# ------------------------------------------------------------ batch norm
+@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 4), (3, 3, 2, 3)], ids=["N,D", "N,C,L", "N,C,H,W"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_training(shape, affine):
+    x = rng.standard_normal(shape) * 3 + 1
+    axes = (0, *range(2, len(shape)))
+    if affine:
+        check_op(lambda t, w, b: batch_norm(t, None, None, w, b, training=True), x, *_affine(shape[1]),
+                 reference=lambda a, w, b: _normalize(a, axes) * _channel(w, a.ndim) + _channel(b, a.ndim),
+                 torch_op=_torch_batch_norm(True))
+    else:
+        check_op(lambda t: batch_norm(t, None, None, training=True), x,
+                 reference=lambda a: _normalize(a, axes), torch_op=_torch_batch_norm(True))
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 3, 5, 2)], ids=["N,D", "N,C,H,W"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_eval_uses_running_stats(shape, affine):
+    x = rng.standard_normal(shape)
+    c = shape[1]
+    running_mean, running_var = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+
+    def expected(a, w=None, b=None):
+        w, b = (np.ones(c), np.zeros(c)) if w is None else (w, b)
+        x_hat = (a - _channel(running_mean, a.ndim)) / np.sqrt(_channel(running_var, a.ndim) + EPS)
+        return x_hat * _channel(w, a.ndim) + _channel(b, a.ndim)
+
+    stats = (running_mean, running_var)
+    if affine:
+        check_op(lambda t, w, b: batch_norm(t, *stats, w, b), x, *_affine(c),
+                 reference=expected, torch_op=_torch_batch_norm(False, stats))
+    else:
+        check_op(lambda t: batch_norm(t, *stats), x, reference=expected, torch_op=_torch_batch_norm(False, stats))
+    np.testing.assert_array_equal(stats, (running_mean, running_var))  # eval never updates them
+
+
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5, 6)], ids=["N,D", "N,C,H,W"])
+def test_batch_norm_running_stats_after_several_steps(shape):
+    c, momentum = shape[1], 0.2
+    axes = (0, *range(2, len(shape)))
+    batches = [rng.standard_normal(shape) * (i + 1) + i for i in range(3)]
+    running_mean, running_var = np.zeros(c), np.ones(c)
+    expected_mean, expected_var = np.zeros(c), np.ones(c)
+    for x in batches:
+        batch_norm(npgrad.Tensor(x), running_mean, running_var, training=True, momentum=momentum)
+        expected_mean = (1 - momentum) * expected_mean + momentum * x.mean(axis=axes)
+        expected_var = (1 - momentum) * expected_var + momentum * x.var(axis=axes, ddof=1)  # unbiased
+    np.testing.assert_array_equal(running_mean, expected_mean)
+    np.testing.assert_array_equal(running_var, expected_var)
+
+    torch = pytest.importorskip("torch")
+    torch_mean, torch_var = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
+    for x in batches:
+        torch.nn.functional.batch_norm(torch.from_numpy(x), torch_mean, torch_var, training=True, momentum=momentum)
+    np.testing.assert_allclose(running_mean, torch_mean.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(running_var, torch_var.numpy(), rtol=1e-13)
+
+
+def test_batch_norm_updates_running_tensors_in_place_without_grad():
+    x = npgrad.Tensor(rng.standard_normal((5, 2)).astype(np.float32), requires_grad=True)
+    running_mean, running_var = npgrad.zeros(2), npgrad.ones(2)
+    mean_array = running_mean.data
+    out = batch_norm(x, running_mean, running_var, training=True)
+    out.sum().backward()
+    assert running_mean.data is mean_array and running_mean.dtype == np.float32 and running_mean.grad is None
+    np.testing.assert_allclose(running_mean.data, 0.1 * x.data.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(running_var.data, 0.9 + 0.1 * x.data.var(axis=0, ddof=1), rtol=1e-6)
+
+
+def test_batch_norm_errors():
+    x = npgrad.ones(4, 3, 2)
+    stats = (np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per channel when training, "
+                                         r"got input shape \(1, 3\)"):
+        batch_norm(npgrad.ones(1, 3), None, None, training=True)
+    with pytest.raises(ValueError, match=r"batch_norm: running_mean and running_var must be given in evaluation mode"):
+        batch_norm(x, None, None)
+    with pytest.raises(ValueError, match="batch_norm: give both running_mean and running_var, or neither"):
+        batch_norm(x, np.zeros(3), None, training=True)
+    with pytest.raises(ValueError, match=r"batch_norm: running_mean must have shape \(3,\) for input shape \(4, 3, 2\), "
+                                         r"got \(4,\)"):
+        batch_norm(x, np.zeros(4), np.ones(3))
+    with pytest.raises(ValueError, match=r"batch_norm: weight must have shape \(3,\) for input shape \(4, 3, 2\), got \(2,\)"):
+        batch_norm(x, *stats, weight=npgrad.ones(2))
+    with pytest.raises(ValueError, match=r"batch_norm: bias must have shape \(3,\) for input shape \(4, 3, 2\), got \(3, 1\)"):
+        batch_norm(x, *stats, bias=npgrad.ones(3, 1))
+    with pytest.raises(ValueError, match=r"batch_norm: input must have shape \(N, C, \*\), got \(3,\)"):
+        batch_norm(npgrad.ones(3), *stats)
+    with pytest.raises(TypeError, match="batch_norm: running_var must be a floating Tensor or ndarray"):
+        batch_norm(x, np.zeros(3), [1.0, 1.0, 1.0])
+
+
+# ------------------------------------------------------------ layer norm
+@pytest.mark.parametrize("normalized_shape", [4, (4,), (3, 4)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm(normalized_shape, affine):
+    x = rng.standard_normal((2, 3, 4)) * 2 - 1
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+    axes = tuple(range(3 - len(shape), 3))
+
+    def torch_op(t, *affine):
+        import torch
+
+        return torch.nn.functional.layer_norm(t, shape, *affine)
+
+    if affine:
+        check_op(lambda t, w, b: layer_norm(t, normalized_shape, w, b), x, *_affine(shape),
+                 reference=lambda a, w, b: _normalize(a, axes) * w + b, torch_op=torch_op)
+    else:
+        check_op(lambda t: layer_norm(t, normalized_shape), x, reference=lambda a: _normalize(a, axes), torch_op=torch_op)
+
+
+def test_layer_norm_errors():
+    x = npgrad.ones(2, 3, 5)
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(4, 5\) must equal the trailing dimensions "
+                                         r"of the input, got input shape \(2, 3, 5\)"):
+        layer_norm(x, (4, 5))
+    with pytest.raises(ValueError, match=r"layer_norm: weight must have shape \(5,\) for input shape \(2, 3, 5\), got \(3,\)"):
+        layer_norm(x, 5, weight=npgrad.ones(3))
+    with pytest.raises(ValueError, match=r"layer_norm: bias must have shape \(3, 5\) for input shape \(2, 3, 5\), got \(5,\)"):
+        layer_norm(x, (3, 5), bias=npgrad.ones(5))
+
+
+# ------------------------------------------------------------ group norm
+@pytest.mark.parametrize("groups", [1, 2, "C"])
+@pytest.mark.parametrize("shape", [(3, 4, 3, 2), (2, 6)], ids=["N,C,H,W", "N,C"])
+def test_group_norm(groups, shape):
+    x = rng.standard_normal(shape) + 2
+    n, c = shape[:2]
+    num_groups = c if groups == "C" else groups
+
+    def reference(a, w, b):
+        grouped = a.reshape(n, num_groups, -1)
+        return _normalize(grouped, 2).reshape(a.shape) * _channel(w, a.ndim) + _channel(b, a.ndim)
+
+    def torch_op(t, w, b):
+        import torch
+
+        return torch.nn.functional.group_norm(t, num_groups, w, b)
+
+    check_op(lambda t, w, b: group_norm(t, num_groups, w, b), x, *_affine(c),
+             reference=reference, torch_op=torch_op)
+
+
+def test_group_norm_without_affine_matches_layer_and_instance_norm():
+    x = npgrad.Tensor(rng.standard_normal((2, 4, 3, 3)))
+    np.testing.assert_allclose(group_norm(x, 1).data, layer_norm(x, (4, 3, 3)).data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(group_norm(x, 4).data, _normalize(x.data, (2, 3)), rtol=1e-12, atol=1e-12)
+
+
+def test_group_norm_errors():
+    x = npgrad.ones(2, 6, 3)
+    with pytest.raises(ValueError, match=r"group_norm: num_groups 4 must divide the number of channels 6 "
+                                         r"\(input shape \(2, 6, 3\)\)"):
+        group_norm(x, 4)
+    with pytest.raises(ValueError, match="group_norm: num_groups must be a positive int, got 0"):
+        group_norm(x, 0)
+    with pytest.raises(ValueError, match=r"group_norm: weight must have shape \(6,\) for input shape \(2, 6, 3\), got \(3,\)"):
+        group_norm(x, 3, weight=npgrad.ones(3))
+    with pytest.raises(ValueError, match=r"group_norm: input must have shape \(N, C, \*\), got \(6,\)"):
+        group_norm(npgrad.ones(6), 3)
+
+
+# ------------------------------------------------------------ dtypes
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x, w, b: batch_norm(x, None, None, w, b, training=True),
+        lambda x, w, b: batch_norm(x, np.zeros(4), np.ones(4), w, b),  # float64 running stats: no upcast
+        lambda x, w, b: layer_norm(x.permute(0, 2, 3, 1), 4, w, b),
+        lambda x, w, b: group_norm(x, 2, w, b),
+    ],
+    ids=["batch_norm_train", "batch_norm_eval", "layer_norm", "group_norm"],
+)
+def test_float32_stays_float32(op):
+    x = npgrad.Tensor(rng.standard_normal((2, 4, 3, 3)).astype(np.float32), requires_grad=True)
+    w, b = npgrad.ones(4, requires_grad=True), npgrad.zeros(4, requires_grad=True)
+    out = op(x, w, b)
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    assert out.dtype == np.float32
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
