@@ -1,0 +1,20 @@
+"""Neural-network building blocks with PyTorch's API: `Module`, layers, losses, `init`, `functional`, `summary`."""
+
+from npgrad.nn import functional, init, utils
+from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from npgrad.nn.conv import Conv2d
+from npgrad.nn.dropout import Dropout
+from npgrad.nn.flatten import Flatten
+from npgrad.nn.linear import Identity, Linear
+from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
+from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
+from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from npgrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from npgrad.nn.summary import ModelSummary, summary
+
+__all__ = [
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+    "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LeakyReLU", "Linear",
+    "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
+]

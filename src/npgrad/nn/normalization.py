@@ -1,0 +1,171 @@
+"""Normalisation layers: `BatchNorm1d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`.
+
+Default init (PyTorch's): weight 1, bias 0; running_mean 0, running_var 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from npgrad.nn import functional as F
+from npgrad.nn import init
+from npgrad.nn.module import Module, Parameter
+from npgrad.tensor import Tensor
+
+
+def _affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool) -> None:
+    """Register float32 ``weight`` (ones) and ``bias`` (zeros) of ``shape`` when ``affine`` (the bias only with ``bias``)."""
+    module.register_parameter("weight", Parameter(np.ones(shape, dtype=np.float32)) if affine else None)
+    module.register_parameter("bias", Parameter(np.zeros(shape, dtype=np.float32)) if affine and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over the channel axis 1 of (N, C, *): the shared body of BatchNorm1d/2d.
+
+    In training, each channel is normalised with the batch mean and (biased)
+    variance, and the running statistics move towards them:
+    r = (1 - momentum) * r + momentum * s, using the unbiased variance for
+    ``running_var``; ``momentum=None`` makes them the cumulative average over the
+    ``num_batches_tracked`` batches seen. In evaluation the running statistics
+    are used. With ``track_running_stats=False`` there are no running statistics
+    (the buffers are None) and batch statistics are used in both modes.
+
+    Parameters (float32, when ``affine``): ``weight`` (C,) = 1 and ``bias`` (C,) = 0
+    (None with ``bias=False``, a recent PyTorch option). Buffers: ``running_mean``
+    (C,) = 0, ``running_var`` (C,) = 1 (float32) and ``num_batches_tracked`` (an
+    int64 scalar), exactly PyTorch's state-dict entries.
+    """
+
+    _expected_dims: tuple[int, ...] = ()
+    _expected_layout = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, *, bias: bool = True):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        _affine(self, (num_features,), affine, bias)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+            self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self) -> None:
+        """Running statistics to 0 / 1 / 0 batches, weight to 1 and bias to 0."""
+        self.reset_running_stats()
+        _reset_affine(self)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in self._expected_dims:
+            raise ValueError(f"{type(self).__name__}: expected input of shape {self._expected_layout}, got shape {input.shape}")
+        update = self.training and self.track_running_stats
+        momentum = self.momentum
+        if update and momentum is None:
+            momentum = 1.0 / (int(self.num_batches_tracked.item()) + 1)
+        use_running = not self.training and self.track_running_stats
+        output = F.batch_norm(
+            input,
+            self.running_mean if update or use_running else None,
+            self.running_var if update or use_running else None,
+            self.weight, self.bias,
+            training=not use_running, momentum=0.0 if momentum is None else momentum, eps=self.eps,
+        )
+        if update:
+            self.num_batches_tracked.data += 1
+        return output
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of (N, C) features or (N, C, L) sequences, per channel C (see `_BatchNorm`)."""
+
+    _expected_dims = (2, 3)
+    _expected_layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm of (N, C, H, W) images, per channel C, over N, H and W (see `_BatchNorm`)."""
+
+    _expected_dims = (4,)
+    _expected_layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalise each sample over its trailing ``normalized_shape`` dimensions: (*, *normalized_shape) -> same.
+
+    ``normalized_shape`` is an int or a sequence, stored as a tuple. Parameters
+    (float32, when ``elementwise_affine``): ``weight`` = 1 and ``bias`` = 0 (None
+    when ``bias=False``), both of shape ``normalized_shape``.
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+        self.normalized_shape = tuple(int(s) for s in shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        _affine(self, self.normalized_shape, elementwise_affine, bias)
+
+    def reset_parameters(self) -> None:
+        """Weight to 1 and bias to 0."""
+        _reset_affine(self)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Split the channels of (N, C, *) into ``num_groups`` groups and normalise each group of each sample.
+
+    Parameters (float32, when ``affine``): per-channel ``weight`` (C,) = 1 and ``bias`` (C,) = 0
+    (None with ``bias=False``).
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *, bias: bool = True):
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        _affine(self, (num_channels,), affine, bias)
+
+    def reset_parameters(self) -> None:
+        """Weight to 1 and bias to 0."""
+        _reset_affine(self)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
