@@ -25,11 +25,15 @@ from npgrad.ops.reduce import max, mean, min, sum
 from npgrad.ops.shape import cat, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
 from npgrad.random import get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
+from npgrad.serialization import load, save
+from npgrad import nn, optim  # noqa: E402
+from npgrad.nn import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "Function", "Tensor", "abs", "arange", "cat", "clamp", "clip", "enable_grad", "exp",
+    "Context", "Function", "load", "nn", "optim", "save", "summary",
+    "Tensor", "abs", "arange", "cat", "clamp", "clip", "enable_grad", "exp",
     "flatten", "get_rng_state", "is_grad_enabled", "log", "manual_seed", "matmul", "max", "mean",
     "min", "no_grad", "ones", "ones_like", "permute", "rand", "randn", "reshape", "set_rng_state",
     "sqrt", "squeeze", "stack", "sum", "tensor", "transpose", "unsqueeze", "where", "zeros", "zeros_like",

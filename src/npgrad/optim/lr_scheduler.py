@@ -1,0 +1,327 @@
+"""Learning-rate schedules with PyTorch's API (``torch.optim.lr_scheduler``).
+
+A scheduler sets ``group['lr']`` of each of its optimizer's param groups as a
+function of the epoch counter ``last_epoch`` and of the group's initial
+learning rate. Use::
+
+    scheduler = StepLR(optimizer, step_size=30)   # sets the lr for epoch 0
+    for epoch in range(epochs):
+        train_one_epoch(...)                      # optimizer.step() inside
+        scheduler.step()                          # advance to the next epoch
+
+(`OneCycleLR` is stepped after every batch instead.) Every schedule here is
+evaluated in closed form from ``last_epoch``, so its value never drifts and
+its state is a few numbers. Unlike PyTorch's chainable schedulers, two
+schedulers on the same optimizer do not compose: each sets the lr outright.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from npgrad.optim.optimizer import Optimizer
+
+
+class LRScheduler:
+    """Base class: subclasses implement `get_lr` from ``self.base_lrs`` and ``self.last_epoch``.
+
+    Constructing a scheduler stores each group's current lr as
+    ``group['initial_lr']`` (unless already there) and sets the lr of epoch 0
+    (``last_epoch`` becomes 0). With ``last_epoch=k`` it resumes instead: the
+    groups must already hold ``'initial_lr'`` and the lr of epoch ``k + 1`` is
+    set, as in PyTorch.
+
+    Attributes:
+        optimizer: the optimizer whose param groups are scheduled.
+        base_lrs: each group's ``initial_lr``.
+        last_epoch: the index of the current epoch (of the current step for
+            per-batch schedules).
+    """
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise KeyError(
+                    f"{type(self).__name__}: param 'initial_lr' is not specified in param_groups[{i}] "
+                    f"when resuming at last_epoch={last_epoch}"
+                )
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self) -> list[float]:
+        """The learning rate of each param group at epoch ``self.last_epoch``."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance ``last_epoch`` by one and set each group's lr for it."""
+        self.last_epoch += 1
+        self._last_lr = [float(lr) for lr in self.get_lr()]
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates set by the last `step` (or by the constructor)."""
+        return list(self._last_lr)
+
+    _unsaved: tuple[str, ...] = ("optimizer",)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer (plain numbers, lists and strings: `npgrad.save` stores it)."""
+        return {k: _copy(v) for k, v in self.__dict__.items() if k not in self._unsaved}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes saved by `state_dict` (the optimizer's lr comes from its own state dict)."""
+        self.__dict__.update({k: _copy(v) for k, v in state_dict.items() if k not in self._unsaved})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self._last_lr})"
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _per_group(scheduler: str, name: str, value: Any, optimizer: Optimizer) -> list[Any]:
+    """One value per param group: a list/tuple of that length, or one value repeated."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{scheduler}: expected {n} values of {name} (one per param group), got {len(value)}")
+        return list(value)
+    return [value] * n
+
+
+class StepLR(LRScheduler):
+    """``lr = initial_lr * gamma ** (epoch // step_size)``: decay by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        if int(step_size) != step_size or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        self.step_size, self.gamma = int(step_size), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """``lr = initial_lr * gamma ** (number of milestones <= epoch)``: decay by ``gamma`` at each milestone.
+
+    A milestone listed twice decays twice, as in PyTorch.
+    """
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1):
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base_lr * self.gamma**passed for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """``lr = initial_lr * gamma ** epoch``."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
+
+
+class InverseTimeLR(LRScheduler):
+    """``lr = initial_lr / (1 + decay_rate * epoch)``: inverse-time ("hyperbolic") decay.
+
+    Not in PyTorch; it equals ``LambdaLR(optimizer, lambda e: 1 / (1 + decay_rate * e))``
+    but, holding a number instead of a function, its state dict is complete.
+    """
+
+    def __init__(self, optimizer: Optimizer, decay_rate: float, last_epoch: int = -1):
+        if not decay_rate >= 0:
+            raise ValueError(f"InverseTimeLR: decay_rate must be >= 0, got {decay_rate}")
+        self.decay_rate = decay_rate
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr / (1 + self.decay_rate * self.last_epoch) for base_lr in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+
+    Goes from ``initial_lr`` at epoch 0 to ``eta_min`` at epoch ``T_max``
+    (and, past it, back up along the same cosine, like PyTorch's). This is the
+    closed form of SGDR without restarts, which PyTorch also documents; its
+    recursive implementation matches it up to rounding.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        if not T_max > 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Linear warm-up (or decay) of the lr factor from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs.
+
+    ``lr = initial_lr * (start_factor + (end_factor - start_factor) * min(epoch, total_iters) / total_iters)``,
+    then constant.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
+        if int(total_iters) != total_iters or total_iters < 1:
+            raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters!r}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        progress = min(self.last_epoch, self.total_iters) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * progress
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """``lr = initial_lr * lr_lambda(epoch)``, with one function per param group or one for all.
+
+    Like PyTorch, `state_dict` omits the functions (they cannot be stored): after
+    `load_state_dict` the scheduler keeps the functions it was built with.
+    """
+
+    _unsaved = ("optimizer", "lr_lambdas")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ):
+        self.lr_lambdas = _per_group("LambdaLR", "lr_lambda", lr_lambda, optimizer)
+        if not all(callable(f) for f in self.lr_lambdas):
+            raise TypeError("LambdaLR: lr_lambda must be a function of the epoch or a list of such functions")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * f(self.last_epoch) for f, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2018): warm up to ``max_lr``, then anneal far below the start; step per batch.
+
+    The lr starts at ``max_lr / div_factor``, rises to ``max_lr`` over the first
+    ``pct_start`` of ``total_steps``, then falls to ``initial_lr /
+    final_div_factor`` at the last step. With ``three_phase=True`` it first
+    returns symmetrically to the initial lr, then falls to the minimum. Each
+    phase interpolates by half a cosine (``anneal_strategy='cos'``) or linearly
+    (``'linear'``). Stepping more than ``total_steps`` times raises ValueError.
+
+    The constructor overwrites each group's ``'initial_lr'``, and adds
+    ``'max_lr'`` and ``'min_lr'``. Differences from PyTorch: no momentum
+    cycling (as PyTorch's ``cycle_momentum=False``), so there are no
+    ``base_momentum``/``max_momentum`` arguments.
+
+    Args:
+        optimizer: the optimizer.
+        max_lr: peak learning rate, one for all groups or one per group.
+        total_steps: number of steps in the cycle; or give ``epochs`` and
+            ``steps_per_epoch`` instead (``total_steps = epochs * steps_per_epoch``).
+        pct_start: fraction of the cycle spent increasing the lr.
+        anneal_strategy: ``'cos'`` or ``'linear'``.
+        div_factor: ``initial_lr = max_lr / div_factor``.
+        final_div_factor: ``min_lr = initial_lr / final_div_factor``.
+        three_phase: add the symmetric return to the initial lr before the final fall.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float | Sequence[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
+            if epochs <= 0 or steps_per_epoch <= 0:
+                raise ValueError(f"OneCycleLR: epochs and steps_per_epoch must be positive, got {epochs} and {steps_per_epoch}")
+            total_steps = epochs * steps_per_epoch
+        if int(total_steps) != total_steps or total_steps <= 0:
+            raise ValueError(f"OneCycleLR: total_steps must be a positive int, got {total_steps!r}")
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy = int(total_steps), anneal_strategy
+        # (last step of the phase, key of the group's start lr, key of its end lr)
+        up = float(pct_start * self.total_steps) - 1
+        if three_phase:
+            self._phases = [
+                (up, "initial_lr", "max_lr"),
+                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr"),
+                (self.total_steps - 1, "initial_lr", "min_lr"),
+            ]
+        else:
+            self._phases = [(up, "initial_lr", "max_lr"), (self.total_steps - 1, "max_lr", "min_lr")]
+        if last_epoch == -1:
+            for group, peak in zip(optimizer.param_groups, _per_group("OneCycleLR", "max_lr", max_lr, optimizer)):
+                group["initial_lr"] = peak / div_factor
+                group["max_lr"] = peak
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step} times; the schedule has total_steps={self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, (end_step, start_key, end_key) in enumerate(self._phases):
+                if step <= end_step or i == len(self._phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[start_key], group[end_key], pct))
+                    break
+                start_step = end_step
+        return lrs
