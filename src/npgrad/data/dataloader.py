@@ -1,0 +1,154 @@
+"""DataLoader: iterate a dataset in ``(x, y)`` NumPy batches, reproducibly shuffled and augmented.
+
+Reproducibility: epoch ``k`` of a loader with seed ``s`` draws its permutation and the ``rng``
+passed to its transform from ``numpy.random.SeedSequence([s, k])``, so epoch ``k`` gives the
+same batches whether or not epochs ``0..k-1`` ran in this process. Each ``iter(loader)``
+runs the current epoch and advances the counter; `set_epoch` and `state_dict` /
+`load_state_dict` move or restore it for an exact resume.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from npgrad.data.dataset import Dataset
+from npgrad.data.transforms import ToFloat
+
+Batch = tuple[np.ndarray, np.ndarray]
+
+
+def collate(items: list[tuple[np.ndarray, int]], indices: np.ndarray | None = None) -> Batch:
+    """Stack dataset items into ``(images (B, C, H, W), labels int64 (B,))``.
+
+    ``indices`` (the items' dataset indices) only improve the error message when the
+    images differ in shape.
+    """
+    images = [image for image, _ in items]
+    first = images[0].shape
+    for i, image in enumerate(images):
+        if image.shape != first:
+            where = f" (dataset items {indices[0]} and {indices[i]})" if indices is not None else ""
+            raise ValueError(f"cannot batch images of shapes {first} and {image.shape}{where}; "
+                             f"give the dataset an image_size so every image is resized to one size")
+    return np.stack(images), np.array([label for _, label in items], dtype=np.int64)
+
+
+class DataLoader:
+    """Batches ``(x, y)`` of a dataset: ``x`` = transformed images, ``y`` = int64 labels ``(B,)``.
+
+    Args:
+        dataset: a `Dataset`; when it has ``get_batch`` a batch is one vectorised gather,
+            otherwise its items are fetched one by one and stacked (see `collate`).
+        batch_size: items per batch; the last batch is smaller unless ``drop_last``.
+        shuffle: a fresh permutation each epoch (see the module docstring), else in order.
+        drop_last: drop the last batch when it has fewer than ``batch_size`` items.
+        seed: seeds the shuffling and the random transforms (``None``: drawn once from OS
+            entropy at construction and kept in `state_dict`).
+        transform: ``f(batch, rng) -> batch`` applied to each uint8 batch ``(B, C, H, W)``.
+            ``None`` applies `ToFloat` (float32 in [0, 1]); a given transform replaces it, so
+            it is responsible for the conversion (end it with ``ToFloat()``, or
+            ``ToFloat(), Normalize(...)``).
+        prefetch: batches prepared ahead by a background thread (0 = none, everything runs in
+            the iterating thread). Decoding, gathering and transforming then overlap with the
+            caller's compute; most of NumPy and Pillow's decoders release the GIL.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None, transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 prefetch: int = 2) -> None:
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if prefetch < 0:
+            raise ValueError(f"DataLoader: prefetch must be >= 0, got {prefetch}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.transform = ToFloat() if transform is None else transform
+        self.prefetch = int(prefetch)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next ``iter(loader)`` run epoch ``epoch`` (its order and augmentation)."""
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch": next epoch to run, "seed": seed}``: JSON-serialisable."""
+        return {"epoch": self.epoch, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+        self.seed = int(state["seed"])
+
+    def __iter__(self) -> Iterator[Batch]:
+        order_seq, augment_seq = np.random.SeedSequence([self.seed, self.epoch]).spawn(2)
+        self.epoch += 1
+        n = len(self.dataset)
+        order = np.random.default_rng(order_seq).permutation(n) if self.shuffle else np.arange(n)
+        batches = self._batches(order, np.random.default_rng(augment_seq))
+        return _prefetched(batches, self.prefetch) if self.prefetch else batches
+
+    def _batches(self, order: np.ndarray, rng: np.random.Generator) -> Iterator[Batch]:
+        get_batch = getattr(self.dataset, "get_batch", None)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            indices = order[start:start + self.batch_size]
+            if get_batch is not None:
+                x, y = get_batch(indices)
+            else:
+                x, y = collate([self.dataset[int(i)] for i in indices], indices)
+            yield self.transform(x, rng), y
+
+
+_DONE = object()
+
+
+def _prefetched(batches: Iterator[Batch], depth: int) -> Iterator[Batch]:
+    """Run ``batches`` in a daemon thread, keeping up to ``depth`` items ready.
+
+    An exception in the thread is re-raised in the consumer; abandoning the iterator (break,
+    garbage collection) stops the thread at its next hand-off.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not hand_over(batch):
+                    return
+        except BaseException as error:  # noqa: B036 - handed to the consumer, who re-raises it
+            hand_over(error)
+            return
+        hand_over(_DONE)
+
+    def consume() -> Iterator[Batch]:
+        worker = threading.Thread(target=produce, name="npgrad-data-prefetch", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join()
+
+    return consume()

@@ -1,0 +1,89 @@
+"""`CSVImageDataset`: images listed in a CSV file (a Kaggle ``train.csv`` / ``test.csv``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from npgrad.data.datasets.folder import ImageFileDataset, ImageSize
+
+
+def _sorted_classes(names: set[str]) -> list[str]:
+    """Sorted class names: numerically when every name is an integer, else as strings."""
+    if all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+class CSVImageDataset(ImageFileDataset):
+    """Images named by a CSV column, labelled by another column's class names.
+
+    Labels are indices into ``classes``: the sorted distinct label values (numerically
+    sorted when they are all integers), or the ``classes`` given (e.g. the training set's,
+    so a validation CSV gets the same indices). ``image_ids`` keeps the image column's
+    values exactly as written, to write predictions back (``image,label`` rows).
+
+    Args:
+        csv_path: the CSV file (UTF-8, a header row naming the columns).
+        image_root: the folder image paths are relative to (default: the CSV's folder). A
+            path that leads outside it (``../``, absolute paths) is an error.
+        image_col: the column of image paths.
+        label_col: the column of class names; ``None`` for an unlabelled CSV (such as a
+            Kaggle ``test.csv``), whose items are ``(image, -1)`` and ``targets`` None.
+        suffix: appended to each image value to form the file name (for CSVs of bare ids,
+            e.g. ``".png"``).
+        image_size, channels, on_error: as for `ImageFolder`.
+        classes: the class list to use; a label outside it is an error.
+
+    Raises:
+        ValueError: naming the CSV (and line): a missing column, no rows, an empty value, a
+            path escaping ``image_root``, a label outside ``classes``.
+        FileNotFoundError: a listed image does not exist (``on_error='raise'``; with
+            ``'skip'`` it is skipped like an undecodable one).
+    """
+
+    def __init__(self, csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                 image_col: str = "image", label_col: str | None = "label", image_size: ImageSize | None = None,
+                 channels: int = 3, on_error: str = "raise", classes: Sequence[str] | None = None,
+                 suffix: str = "") -> None:
+        self.csv_path = Path(csv_path)
+        self.image_root = Path(image_root) if image_root is not None else self.csv_path.parent
+        name = self.csv_path.name
+        with open(self.csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            for col in (image_col, label_col):
+                if col is not None and col not in columns:
+                    hint = " (pass label_col=None for an unlabelled CSV)" if col == label_col else ""
+                    raise ValueError(f"{name}: no column {col!r}; the columns are {columns}{hint}")
+            # A short row has None for its missing fields.
+            rows = [(reader.line_num, row[image_col] or "", (row[label_col] or "").strip() if label_col else "")
+                    for row in reader]
+        if not rows:
+            raise ValueError(f"{name}: no rows after the header")
+
+        root = os.path.abspath(self.image_root)
+        paths = []
+        for line, value, label in rows:
+            if not value or (label_col and not label):
+                column = image_col if not value else label_col
+                raise ValueError(f"{name}, line {line}: empty {column!r} value")
+            path = os.path.normpath(os.path.join(root, value + suffix))
+            if os.path.commonpath([root, path]) != root:
+                raise ValueError(f"{name}, line {line}: image path {value!r} escapes the image root '{self.image_root}'")
+            if on_error == "raise" and not os.path.isfile(path):
+                raise FileNotFoundError(f"{name}, line {line}: image file '{path}' not found")
+            paths.append(path)
+
+        labels = None
+        if label_col is not None:
+            classes = _sorted_classes({label for _, _, label in rows}) if classes is None else list(classes)
+            index = {c: i for i, c in enumerate(classes)}
+            for line, _, label in rows:
+                if label not in index:
+                    raise ValueError(f"{name}, line {line}: label {label!r} is not one of the known classes {classes}")
+            labels = [index[label] for _, _, label in rows]
+        ids = [value for _, value, _ in rows]
+        super().__init__(paths, ids, labels, classes or [], image_size, channels, on_error)

@@ -1,0 +1,152 @@
+"""The IDX format (MNIST, Fashion-MNIST) and the MNIST / FashionMNIST datasets.
+
+IDX layout: a big-endian 4-byte magic ``0x0000TTDD`` (``TT`` the element type, ``DD`` the
+number of dimensions), ``DD`` big-endian uint32 sizes, then the elements, big-endian, in C
+order. MNIST images are ``0x00000803`` (uint8, 3 dims: N x 28 x 28) and labels
+``0x00000801`` (uint8, 1 dim). Files may be gzip-compressed; this is detected from the
+content, not the name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from npgrad.data.dataset import TensorDataset, check_labels
+
+# IDX element-type code -> big-endian NumPy dtype.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+
+def _describe_magic(magic: int) -> str:
+    dtype = _IDX_DTYPES.get((magic >> 8) & 0xFF)
+    return f"{np.dtype(dtype).name if dtype else 'unknown type'}, {magic & 0xFF} dims"
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip signature."""
+    raw = path.read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path.name}: corrupt or truncated gzip data ({e})") from e
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
+    """Read an IDX file (gzipped or not) into an array of its shape and native-endian dtype.
+
+    Raises:
+        ValueError: naming the file, for a bad magic number (or not ``expected_magic``), a
+            truncated header or data section, or trailing bytes after the data.
+    """
+    path = Path(path)
+    data = _read_maybe_gzip(path)
+    if len(data) < 4:
+        raise ValueError(f"{path.name}: truncated IDX file: {len(data)} bytes, too short for the 4-byte magic number")
+    (magic,) = struct.unpack(">I", data[:4])
+    ndim, type_code = magic & 0xFF, (magic >> 8) & 0xFF
+    if expected_magic is not None and magic != expected_magic:
+        raise ValueError(f"{path.name}: bad magic number 0x{magic:08X}, expected 0x{expected_magic:08X} "
+                         f"({_describe_magic(expected_magic)})")
+    if magic >> 16 or type_code not in _IDX_DTYPES or ndim == 0:
+        raise ValueError(f"{path.name}: bad magic number 0x{magic:08X}: not an IDX file")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path.name}: truncated IDX file: the header needs {header} bytes, the file has {len(data)}")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(_IDX_DTYPES[type_code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    found = len(data) - header
+    if found != expected:
+        items = f"{shape[0]} items" + (" of " + "x".join(map(str, shape[1:])) if ndim > 1 else "")
+        kind, only = ("truncated", "only ") if found < expected else ("malformed", "")
+        raise ValueError(f"{path.name}: {kind} IDX file: header says {items} ({expected} bytes) but {only}{found} bytes follow")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file, gzipped (deterministically: mtime 0) if the name ends in .gz."""
+    path = Path(path)
+    array = np.asarray(array)
+    codes = {np.dtype(d).newbyteorder("="): code for code, d in _IDX_DTYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None or array.ndim == 0 or array.ndim > 255:
+        raise ValueError(f"write_idx: cannot store a {array.ndim}-D {array.dtype} array in IDX")
+    header = struct.pack(f">I{array.ndim}I", (code << 8) | array.ndim, *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
+    if path.name.endswith(".gz"):
+        payload = gzip.compress(payload, compresslevel=9, mtime=0)
+    path.write_bytes(payload)
+
+
+class MNIST(TensorDataset):
+    """MNIST from the standard IDX files in ``root`` (gzipped or not).
+
+    Items are ``(uint8 (1, 28, 28), label)``; ``data`` holds all images ``(N, 1, 28, 28)``.
+
+    Args:
+        root: the folder holding ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``
+            (``train=True``) or the ``t10k-*`` pair (``train=False``).
+        download: fetch the missing files from ``mirrors`` (default `MIRRORS`) into ``root``,
+            checking their MD5 against `RESOURCES`. Existing files are used as they are.
+        mirrors: base URLs tried in order (the file name is appended).
+    """
+
+    MIRRORS: Sequence[str] = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+    # File name -> MD5 of the published gzipped file.
+    RESOURCES: dict[str, str] = {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    }
+    CLASSES: Sequence[str] = tuple(str(d) for d in range(10))
+
+    def __init__(self, root: str | os.PathLike, train: bool = True, download: bool = False,
+                 mirrors: Sequence[str] | None = None) -> None:
+        root = Path(root)
+        prefix = "train" if train else "t10k"
+        stems = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+        missing = [s + ".gz" for s in stems if not (root / s).is_file() and not (root / f"{s}.gz").is_file()]
+        if missing and download:
+            from npgrad.data.datasets._download import download_files
+
+            download_files({name: self.RESOURCES[name] for name in missing}, root,
+                           self.MIRRORS if mirrors is None else mirrors, dataset=type(self).__name__)
+        elif missing:
+            raise FileNotFoundError(
+                f"{type(self).__name__}: missing {', '.join(missing)} in {root.resolve()}; place the IDX files there "
+                f"(gzipped or not) or pass download=True")
+        images_path, labels_path = (root / s if (root / s).is_file() else root / f"{s}.gz" for s in stems)
+        images = read_idx(images_path, IMAGES_MAGIC)
+        labels = read_idx(labels_path, LABELS_MAGIC)
+        if len(images) != len(labels):
+            raise ValueError(f"{type(self).__name__}: {images_path.name} has {len(images)} images "
+                             f"but {labels_path.name} has {len(labels)} labels")
+        check_labels(labels, len(self.CLASSES), labels_path.name)
+        super().__init__(images[:, None], labels.astype(np.int64), self.CLASSES)
+        self.root = root
+        self.train = train
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST (Zalando): the MNIST file format and layout with 10 clothing classes."""
+
+    MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+    RESOURCES = {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    }
+    CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

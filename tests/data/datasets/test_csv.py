@@ -1,0 +1,93 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from npgrad.data import CSVImageDataset, DataLoader
+
+
+@pytest.fixture
+def kaggle(tmp_path, save_image):
+    """tmp/train.csv + tmp/images/*.png: image i is filled with 10*i."""
+    for i in range(4):
+        save_image(tmp_path / "images" / f"{i}.png", np.full((3, 3), 10 * i, np.uint8))
+
+    def write(name, text):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return tmp_path / name
+
+    return write
+
+
+def test_labelled_csv(kaggle, tmp_path):
+    path = kaggle("train.csv", "id,image,label\na,images/0.png,dog\nb,images/1.png,cat\nc,./images/2.png, dog\n")
+    ds = CSVImageDataset(path, image_size=2, channels=1)
+    assert ds.classes == ["cat", "dog"] and ds.targets.tolist() == [1, 0, 1]
+    assert ds.image_ids == ["images/0.png", "images/1.png", "./images/2.png"]
+    assert ds.paths[2] == str(tmp_path / "images" / "2.png")
+    image, label = ds[1]
+    assert image.shape == (1, 2, 2) and np.all(image == 10) and label == 0
+    assert next(iter(DataLoader(ds, batch_size=3)))[1].tolist() == [1, 0, 1]
+
+
+def test_integer_labels_sort_numerically(kaggle):
+    rows = "".join(f"images/{i % 4}.png,{label}\n" for i, label in enumerate([10, 9, 2, 10]))
+    ds = CSVImageDataset(kaggle("train.csv", "file,y\n" + rows), image_col="file", label_col="y")
+    assert ds.classes == ["2", "9", "10"] and ds.targets.tolist() == [2, 1, 0, 2]
+
+
+def test_image_root_and_suffix(kaggle, tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = kaggle("sub/train.csv", "image,label\n0,a\n3,b\n")
+    ds = CSVImageDataset(path, image_root=tmp_path / "images", suffix=".png")
+    assert ds.image_ids == ["0", "3"] and ds[1][0].tolist() == [[[30] * 3] * 3] * 3
+
+
+def test_unlabelled_csv_for_predictions(kaggle):
+    ds = CSVImageDataset(kaggle("test.csv", "\ufeffimage\nimages/3.png\nimages/1.png\n"), label_col=None,
+                         classes=["cat", "dog"])
+    assert ds.targets is None and ds[0][1] == -1 and ds.image_ids == ["images/3.png", "images/1.png"]
+    assert ds.classes == ["cat", "dog"]
+
+
+def test_given_classes_and_unknown_labels(kaggle):
+    path = kaggle("val.csv", "image,label\nimages/0.png,dog\nimages/1.png,cow\n")
+    with pytest.raises(ValueError, match=r"val.csv, line 3: label 'cow' is not one of the known classes \['cat', 'dog'\]"):
+        CSVImageDataset(path, classes=["cat", "dog"])
+    assert CSVImageDataset(path, classes=["cat", "cow", "dog"]).targets.tolist() == [2, 1]
+
+
+def test_missing_columns(kaggle):
+    path = kaggle("train.csv", "file,class\nimages/0.png,a\n")
+    with pytest.raises(ValueError, match=r"train.csv: no column 'image'; the columns are \['file', 'class'\]"):
+        CSVImageDataset(path)
+    with pytest.raises(ValueError, match="no column 'label'.*label_col=None"):
+        CSVImageDataset(path, image_col="file")
+
+
+def test_bad_rows_name_the_line(kaggle):
+    cases = {
+        "image,label\nimages/0.png,a\n../secret.png,b\n": r"line 3: image path '../secret.png' escapes the image root",
+        "image,label\n/etc/hostname,a\n": "line 2: image path '/etc/hostname' escapes the image root",
+        "image,label\nimages/../../x.png,a\n": "line 2: image path 'images/../../x.png' escapes",
+        "image,label\nimages/0.png,\n": "line 2: empty 'label' value",
+        "image,label\n,a\n": "line 2: empty 'image' value",
+        "image,label\nimages/0.png,a\nimages/1.png\n": "line 3: empty 'label' value",
+        "image,label\n": "no rows after the header",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ValueError, match=message):
+            CSVImageDataset(kaggle("bad.csv", text))
+    with pytest.raises(FileNotFoundError, match=r"bad.csv, line 3: image file '.*images/7.png' not found"):
+        CSVImageDataset(kaggle("bad.csv", "image,label\nimages/0.png,a\nimages/7.png,b\n"))
+
+
+def test_unreadable_images_are_skipped_with_one_warning(kaggle, tmp_path):
+    (tmp_path / "images" / "2.png").write_bytes(b"garbage")
+    path = kaggle("train.csv", "image,label\nimages/0.png,a\nimages/2.png,b\nimages/9.png,b\nimages/3.png,c\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = CSVImageDataset(path, on_error="skip")
+    assert len(caught) == 1 and "CSVImageDataset: skipped 2 of 4 images" in str(caught[0].message)
+    assert ds.image_ids == ["images/0.png", "images/3.png"] and ds.targets.tolist() == [0, 2]
+    assert ds.classes == ["a", "b", "c"]
