@@ -1,0 +1,315 @@
+"""End-to-end tests of the ``npgrad`` command on tiny datasets generated in tmp_path."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npgrad import optim
+from npgrad.cli import main
+from npgrad.data.datasets import write_idx
+from npgrad.train import load_checkpoint
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FAST = ["--epochs", "2", "--batch-size", "8", "--no-progress", "--model", "mlp", "--model-arg", "hidden_dims=[16]"]
+
+
+# ----------------------------------------------------------------------------- tiny datasets
+def _images(n, channels, size, classes, seed):
+    """uint8 (n, channels, size, size) images whose brightness says the class, and the labels."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.integers(0, 60, (n, channels, size, size)) + (y * (190 // (classes - 1)))[:, None, None, None]
+    return x.astype(np.uint8), y
+
+
+def make_idx(root, n_train=48, n_test=20):
+    root.mkdir()
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = _images(n, 1, 28, 10, seed)
+        write_idx(root / f"{prefix}-images-idx3-ubyte", x[:, 0])
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", y.astype(np.uint8))
+    return root
+
+
+def make_cifar(root):
+    root.mkdir()
+    for name, n, seed in [(f"data_batch_{i}.bin", 8, i) for i in range(1, 6)] + [("test_batch.bin", 10, 9)]:
+        x, y = _images(n, 3, 32, 10, seed)
+        records = np.concatenate([y.astype(np.uint8)[:, None], x.reshape(n, -1)], axis=1)
+        (root / name).write_bytes(records.tobytes())
+    return root
+
+
+def _write_png(path, image):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0]).save(path)
+
+
+def make_folder(root, splits=("training_set", "test_set"), classes=("cats", "dogs"), n=16, size=12):
+    for s, split in enumerate(splits):
+        x, y = _images(n, 3, size, len(classes), seed=s)
+        for i, (image, label) in enumerate(zip(x, y)):
+            _write_png(root / split / classes[label] / f"{i:03d}.png", image)
+    (root / splits[0] / classes[0] / "notes.txt").write_text("not an image")  # ignored: not an image name
+    (root / splits[0] / classes[0] / "broken.png").write_bytes(b"not a png")  # skipped with a warning
+    return root
+
+
+def make_csv(root, n=24, size=12):
+    """train.csv (image,label) with images in images/, and test.csv (image) with images in test/."""
+    x, y = _images(n, 3, size, 3, seed=0)
+    names = ["ant", "bee", "cat"]
+    rows = []
+    for i, (image, label) in enumerate(zip(x, y)):
+        _write_png(root / "images" / f"{i}.png", image)
+        rows.append({"image": f"images/{i}.png", "label": names[label]})
+    with open(root / "train.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["image", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    x, _ = _images(6, 3, size, 3, seed=1)
+    for i, image in enumerate(x):
+        _write_png(root / "test" / f"t{i}.png", image)
+    # values are repeated exactly as written, even when they are spelled unusually
+    (root / "test.csv").write_text("image\n" + "\n".join(["./test/t0.png"] + [f"test/t{i}.png" for i in range(1, 6)]) + "\n")
+    return root
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _run_dir(out):
+    runs = sorted(p for p in Path(out).iterdir() if p.is_dir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _train(capsys, out, *args):
+    code = main(["train", "--out", str(out), *args])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return _run_dir(out), captured.out + captured.err
+
+
+def _check_run_folder(run, epochs, classes):
+    config = json.loads((run / "config.json").read_text())
+    assert config["classes"] == classes and config["num_classes"] == len(classes)
+    assert {"model", "data", "optimizer", "scheduler", "training", "preprocessing", "image_size", "in_channels"} <= set(config)
+    with open(run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr"} <= set(rows[0])
+    assert all(0 <= float(r["val_acc"]) <= 1 for r in rows)
+    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == epochs
+    assert (run / "curves.png").read_bytes()[:8] == PNG_MAGIC
+    last = load_checkpoint(run / "last.safetensors")
+    assert last["epoch"] == epochs and last["config"] == config
+    assert {"model", "optimizer", "scheduler", "rng", "history", "best"} <= set(last)
+    best = load_checkpoint(run / "best.safetensors")
+    accs = [float(r["val_acc"]) for r in rows]
+    assert best["epoch"] == accs.index(max(accs)) + 1
+    return config
+
+
+def _error(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert code == 2, (captured.out, captured.err)
+    lines = captured.err.strip().splitlines()
+    assert "Traceback" not in captured.err
+    return lines[-1]
+
+
+# ------------------------------------------------------------------------------------ train
+def test_train_defaults_on_the_bundled_subset(tmp_path, capsys):
+    run, out = _train(capsys, tmp_path, "--epochs", "1", "--limit-batches", "2", "--no-progress")
+    assert run.name.startswith("lenet_bn-fashion-mnist-small-")
+    assert f"run folder: {run}" in out
+    assert "epoch 1/1  train loss" in out and "top5" in out and "img/s" in out
+    assert "best val accuracy" in out
+    config = _check_run_folder(run, 1, ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                        "Sneaker", "Bag", "Ankle boot"])
+    assert config["model"]["name"] == "lenet_bn" and config["in_channels"] == 1 and config["image_size"] == 28
+    log = (run / "train.log").read_text()
+    assert log.count("epoch 1/1") == 1 and log.startswith("run folder:") and "done in" in log
+
+
+@pytest.mark.parametrize("kind", ["mnist", "cifar10"])
+def test_train_eval_on_builtin_file_formats(tmp_path, capsys, kind):
+    data = make_idx(tmp_path / "data") if kind == "mnist" else make_cifar(tmp_path / "data")
+    run, out = _train(capsys, tmp_path / "runs", "--dataset", kind, "--data-dir", str(data), "--augment", *FAST)
+    config = _check_run_folder(run, 2, [str(d) for d in range(10)] if kind == "mnist" else
+                               ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"])
+    assert config["augmentation"]["flip"] is (kind != "mnist")  # mirrored digits are not digits
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"{kind} (validation): {20 if kind == 'mnist' else 10} images" in out
+    assert (run / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, capsys):
+    data = make_folder(tmp_path / "catsdogs")
+    run, out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "logistic_regression",
+                    "--image-size", "12", "--epochs", "3", "--batch-size", "8", "--lr", "0.5", "--no-progress")
+    config = _check_run_folder(run, 3, ["cats", "dogs"])
+    assert "npgrad: warning: ImageFolder: skipped 1 of 17 images that cannot be decoded" in out
+    assert "16 train / 16 val images" in out
+    assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1  # test_set used, split unused
+    best = load_checkpoint(run)
+    assert best["model"]["1.weight"].shape == (1, 3 * 12 * 12)  # one logit: binary
+
+    assert main(["eval", str(run), "--dataset", f"folder:{data}"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "top-5" not in out
+    table = [line.split() for line in out.splitlines() if line.startswith(("cats", "dogs"))]
+    assert [row[0] for row in table] == ["cats", "dogs"] and all(row[3] == "8" for row in table)
+
+    assert "images have 1 channel(s) but the model was trained on 3" in _error(
+        capsys, "eval", str(run), "--dataset", "fashion-mnist-small")
+    assert "does not exist" in _error(capsys, "predict", str(run), "--input", str(data), "--out", str(tmp_path / "no" / "x.csv"))
+    submission = tmp_path / "submission.csv"
+    assert main(["predict", str(run), "--input", str(data / "test_set"), "--out", str(submission)]) == 0
+    with open(submission, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["image", "label"]
+    expected = [f"cats/{i:03d}.png" for i in range(0, 16, 2)] + [f"dogs/{i:03d}.png" for i in range(1, 16, 2)]
+    assert [r[0] for r in rows[1:]] == expected  # paths relative to the folder, non-images skipped
+    accuracy = np.mean([r[1] == r[0].split("/")[0] for r in rows[1:]])
+    assert accuracy == pytest.approx(best["history"][best["epoch"] - 1]["val_acc"])
+
+
+def test_flat_folder_uses_a_val_split(tmp_path, capsys):
+    data = make_folder(tmp_path / "flowers", splits=("",), classes=("a", "b", "c"), n=30)
+    run, out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--val-split", "0.2", "--channels", "1",
+                      "--image-size", "10", *FAST)
+    _check_run_folder(run, 2, ["a", "b", "c"])
+    assert "24 train / 6 val images" in out and "1x10x10 -> 3 classes" in out
+    assert main(["eval", str(run)]) == 0
+    assert "(validation): 6 images" in capsys.readouterr().out
+
+
+def test_csv_dataset_train_and_predict_test_csv(tmp_path, capsys):
+    data = make_csv(tmp_path / "kaggle")
+    run, out = _train(capsys, tmp_path / "runs", "--dataset", f"csv:{data / 'train.csv'}", "--image-size", "12", *FAST)
+    assert "csv:" in out and "22 train / 2 val images" in out  # --val-split 0.1 by default
+    _check_run_folder(run, 2, ["ant", "bee", "cat"])
+    submission = tmp_path / "out" / "submission.csv"
+    submission.parent.mkdir()
+    assert main(["predict", str(run / "last.safetensors"), "--input", str(data / "test.csv"), "--out", str(submission)]) == 0
+    rows = list(csv.reader(submission.open()))
+    assert rows[0] == ["image", "label"]
+    assert [r[0] for r in rows[1:]] == ["./test/t0.png"] + [f"test/t{i}.png" for i in range(1, 6)]
+    assert all(r[1] in ("ant", "bee", "cat") for r in rows[1:])
+    # the same CSV with images elsewhere: --image-root
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (data / "test").rename(moved / "test")
+    argv = ["predict", str(run), "--input", str(data / "test.csv"), "--image-root", str(moved), "--out", str(submission)]
+    assert main(argv) == 0
+    assert len(list(csv.reader(submission.open()))) == 7
+
+
+def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, monkeypatch):
+    args = [*FAST, "--epochs", "3", "--limit-batches", "4", "--augment"]
+    full, _ = _train(capsys, tmp_path / "full", *args)
+
+    step, calls = optim.SGD.step, []
+
+    def step_then_ctrl_c(self):
+        step(self)
+        calls.append(1)
+        if len(calls) == 6:  # epoch 2, step 2
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(optim.SGD, "step", step_then_ctrl_c)
+    assert main(["train", "--out", str(tmp_path / "part"), *args]) == 130
+    captured = capsys.readouterr()
+    part = _run_dir(tmp_path / "part")
+    assert "interrupted at epoch 2, step 2" in captured.out
+    assert f"continue with: npgrad train --resume {part}" in captured.err
+    monkeypatch.undo()
+
+    assert main(["train", "--resume", str(part), "--no-progress"]) == 0
+    assert f"resuming {part / 'last.safetensors'} at epoch 2, step 3" in capsys.readouterr().out
+    a, b = load_checkpoint(full / "last.safetensors"), load_checkpoint(part / "last.safetensors")
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+    strip = [{k: v for k, v in r.items() if k not in ("time_s", "img_per_s")} for r in a["history"]]
+    assert strip == [{k: v for k, v in r.items() if k not in ("time_s", "img_per_s")} for r in b["history"]]
+    assert len((part / "history.csv").read_text().splitlines()) == 4
+
+    assert _error(capsys, "train", "--resume", str(part), "--lr", "0.1") == (
+        "npgrad: error: --lr cannot be changed when resuming: the run keeps its settings "
+        "(only --epochs, --data-dir and --image-root may be given with --resume)")
+    assert "already completed its 3 epochs" in _error(capsys, "train", "--resume", str(part))
+    assert main(["train", "--resume", str(part), "--epochs", "4", "--no-progress"]) == 0  # train longer
+    assert "epoch 4/4" in capsys.readouterr().out
+
+
+def test_absurd_learning_rate_stops_cleanly(tmp_path, capsys):
+    code = main(["train", "--out", str(tmp_path), *FAST, "--lr", "1e30", "--limit-batches", "3"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "npgrad: training stopped: the loss became nan at epoch 1, step" in captured.err
+    assert "RuntimeWarning" not in captured.err
+
+
+# --------------------------------------------------------------------------- models and info
+def test_models_and_info(tmp_path, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet_bn" in out and "44,878" in out and "logistic_regression (logistic)" in out
+    run, _ = _train(capsys, tmp_path, *FAST, "--epochs", "1", "--limit-batches", "1")
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "model       mlp (hidden_dims=[16])" in out and "1 epochs completed" in out and "contents" in out
+
+
+def test_the_command_runs_as_a_module():
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    result = subprocess.run([sys.executable, "-m", "npgrad", "--help"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0 and "train" in result.stdout and "predict" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "npgrad", "train", "--model", "nope"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("npgrad: error: unknown model 'nope'; available: alexnet")
+
+
+# ------------------------------------------------------------------------------ user errors
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a checkpoint")
+    folder = make_folder(tmp_path / "pets", n=4, size=8)
+    cases = {
+        ("train", "--model", "resnet99"): "unknown model 'resnet99'; available:",
+        ("train", "--dataset", "imagenet"): "unknown dataset 'imagenet'; use fashion-mnist-small, fashion-mnist, mnist",
+        ("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")): f"data folder {tmp_path / 'nowhere'} not found",
+        ("train", "--dataset", f"folder:{tmp_path / 'nothing'}"): "not found; expected",
+        ("train", "--dataset", f"folder:{folder}", "--model", "lenet_bn", "--image-size", "8"):
+            "lenet_bn: image size 8x8 is too small",
+        ("train", "--out", str(a_file)): "is a file, not a folder",
+        ("train", "--out", str(a_file / "runs")): "cannot create the run folder",
+        ("train", "--val-split", "1.5"): "--val-split must be in [0, 1)",
+        ("train", "--momentum", "0.5", "--optimizer", "adam"): "--momentum does not apply to the adam optimizer",
+        ("train", "--channels", "3"): "--channels applies to folder: and csv: datasets",
+        ("train", "--model", "mlp", "--model-arg", "depth=3"): "got unknown option(s) depth",
+        ("eval", str(tmp_path / "missing")): "checkpoint not found",
+        ("eval", str(tmp_path)): "no checkpoint in folder",
+        ("info", str(garbage)): "cannot read checkpoint",
+        ("predict", str(garbage), "--input", str(tmp_path)): "cannot read checkpoint",
+    }
+    for argv, message in cases.items():
+        line = _error(capsys, *argv)
+        assert line.startswith("npgrad: error: ") and message in line, (argv, line)
+    # argparse's own errors: status 2, usage on stderr
+    assert main(["train", "--epochs", "0"]) == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+    assert main([]) == 2
