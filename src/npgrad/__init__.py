@@ -38,3 +38,12 @@ __all__ = [
     "min", "no_grad", "ones", "ones_like", "permute", "rand", "randn", "reshape", "set_rng_state",
     "sqrt", "squeeze", "stack", "sum", "tensor", "transpose", "unsqueeze", "where", "zeros", "zeros_like",
 ]
+
+
+def __getattr__(name: str):
+    """Load the heavier subpackages (`data`, `models`, `train`) on first use, keeping `import npgrad` fast."""
+    if name in ("data", "models", "train"):
+        import importlib
+
+        return importlib.import_module(f"npgrad.{name}")
+    raise AttributeError(f"module 'npgrad' has no attribute {name!r}")
