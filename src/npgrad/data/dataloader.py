@@ -149,6 +149,8 @@ def _prefetched(batches: Iterator[Batch], depth: int) -> Iterator[Batch]:
                 yield item
         finally:
             stop.set()
-            worker.join()
+            # The daemon worker exits at its next hand-off; a bounded wait means a finaliser
+            # running at an awkward moment (e.g. garbage collection) can never hang on it.
+            worker.join(timeout=1.0)
 
     return consume()
