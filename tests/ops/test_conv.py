@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from numpy.lib.array_utils import byte_bounds
 
 import npgrad
 from npgrad._utils import pair
@@ -50,7 +49,12 @@ CASES = [
     ((2, 3, 6, 6), (3, 1, 3, 3), {"groups": 3, "padding": 1}),  # depthwise
     ((1, 3, 5, 6), (6, 1, 3, 3), {"groups": 3, "stride": 2}),  # depthwise with channel multiplier 2
     ((1, 2, 4, 5), (2, 2, 4, 5), {}),  # kernel covers the whole input: 1x1 output
-    ((1, 2, 4, 18), (2, 2, 3, 3), {"padding": 1}),  # output rows of 18: the exact (not wide) layout at stride 1
+    ((1, 2, 4, 18), (2, 2, 3, 3), {"padding": 1}),  # output rows of 18: the usual (not batch-last) layout
+    ((2, 3, 1, 1), (4, 3, 3, 3), {"padding": 1}),  # only the centre tap reads the image: cropped to 1x1
+    ((2, 2, 2, 2), (3, 2, 3, 3), {"stride": 2, "padding": 1}),  # 1x1 output: the top/left taps read padding only
+    ((1, 2, 1, 5), (2, 2, 3, 3), {"padding": 1}),  # cropped along the height only
+    ((1, 2, 2, 3), (2, 2, 3, 3), {"padding": 3, "dilation": 2}),  # dilated taps that land in the padding
+    ((1, 1, 1, 1), (2, 1, 1, 1), {"stride": 3, "padding": 2}),  # no output reads the image: bias only
 ]
 
 
@@ -68,7 +72,7 @@ def test_conv2d_matches_naive_gradcheck_and_torch(x_shape, w_shape, kwargs, with
                  reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15] + CASES[-5:])
 def test_conv2d_backward_matches_naive(x_shape, w_shape, kwargs):
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     tensors = [npgrad.Tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -78,6 +82,22 @@ def test_conv2d_backward_matches_naive(x_shape, w_shape, kwargs):
     expected = naive.conv2d_backward(dout, x, w, b, **kwargs)
     for t, e in zip(tensors, expected):
         np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs, live",
+    [
+        ((1, 1, 1, 1), (1, 1, 3, 3), {"padding": 1}, (1, 1)),
+        ((1, 1, 2, 2), (1, 1, 3, 3), {"stride": 2, "padding": 1}, (2, 2)),
+        ((1, 1, 1, 6), (1, 1, 3, 3), {"padding": 1}, (1, 3)),
+        ((1, 1, 7, 7), (1, 1, 3, 3), {"padding": 1}, (3, 3)),
+    ],
+)
+def test_kernel_is_cropped_to_the_taps_that_read_the_image(x_shape, w_shape, kwargs, live):
+    stride = pair("t", "stride", kwargs.get("stride", 1))
+    pads = conv_module._padding4("t", kwargs["padding"], (3, 3), (1, 1), stride)
+    g = conv_module._Geometry(x_shape, w_shape, stride, pads, (1, 1), 1)
+    assert (g.kh, g.kw) == live
 
 
 def test_conv2d_recomputes_col_when_too_big_to_keep(monkeypatch):
@@ -153,14 +173,18 @@ def test_conv2d_validates_arguments(x, w, kwargs, error, message):
         conv2d(x, w, **kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
+@pytest.mark.parametrize("batch_last", [False, True])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES)
-def test_wide_window_view_stays_inside_its_buffer(x_shape, w_shape, kwargs):
-    """The wide layout reads past each row; the padded buffer's tail must cover the last one."""
-    stride, dilation = pair("t", "stride", kwargs.get("stride", 1)), pair("t", "dilation", kwargs.get("dilation", 1))
-    pads = conv_module._padding4("conv2d", kwargs.get("padding", 0), w_shape[2:], dilation, stride)
-    g = conv_module._Geometry(x_shape, w_shape, stride, pads, dilation, kwargs.get("groups", 1))
-    xp = conv_module._pad(np.ones(x_shape).transpose(1, 0, 2, 3), pads, tail=g.tail)  # (C, N, Hp, Wp)
-    windows = conv_module._window_view(xp, (g.kh, g.kw), g.stride, g.dilation, (g.Ho, g.Wq))
-    low, high = byte_bounds(windows)
-    buffer_low, buffer_high = byte_bounds(xp.base)
-    assert buffer_low <= low and high <= buffer_high
+def test_both_column_layouts_match_naive(monkeypatch, x_shape, w_shape, kwargs, batch_last):
+    """Force the usual (N, Ho, Wo) or the batch-last (Ho, Wo, N) column order for every case."""
+    monkeypatch.setattr(conv_module, "_BATCH_LAST_BELOW_WIDTH", 10**6 if batch_last else 0)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    tensors = [npgrad.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = conv2d(*tensors, **kwargs)
+    spec = dict(kwargs, padding=naive_padding(kwargs.get("padding", 0), w_shape, kwargs.get("dilation", 1)))
+    np.testing.assert_allclose(out.data, naive.conv2d_forward(x, w, b, **spec), rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    out.backward(dout)
+    for t, e in zip(tensors, naive.conv2d_backward(dout, x, w, b, **spec)):
+        np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
