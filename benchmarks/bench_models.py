@@ -1,0 +1,309 @@
+"""Training and inference throughput (images/s) and peak RSS of whole models, npgrad vs PyTorch CPU.
+
+    python benchmarks/bench_models.py [--models mlp lenet ...] [--rounds 3] [--window 4] [--threads N] [--json PATH]
+
+What is measured, for each model on 28x28 Fashion-MNIST batches (float32, batch 256):
+
+* training step = zero_grad, forward, cross-entropy, backward, SGD(lr=0.01, momentum=0.9) step;
+* inference = eval mode, no gradient recording, forward only.
+
+No DataLoader on either side: the first ``--num-batches`` batches are pre-sliced once (pixels/255)
+and cycled, the same arrays for both frameworks, so this measures the model step, not an input
+pipeline. Each (framework, model) measurement runs in a fresh subprocess (``--worker``), so the
+peak RSS (taken right after training) is that framework's and model's alone. Per call: warm-up,
+then a time window; the median per-call time gives images/s. When torch is importable the driver
+alternates npgrad and PyTorch workers for ``--rounds`` rounds (swapping which goes first each
+round), reports the medians over rounds and the ratios npgrad/PyTorch (higher is better), and
+checks that both frameworks' models have the same number of parameters.
+"""
+
+from __future__ import annotations
+
+import common  # first: pins the BLAS thread count before NumPy loads
+
+import argparse
+import importlib.util
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import npgrad
+from npgrad.nn import functional as F
+
+# name -> options for npgrad.models.create and for the torch twin (the same option names).
+# resnet18 uses the paper's stem (7x7/2 conv + 3x3/2 max pool) at 28x28: the stem of the issue's
+# PyTorch reference figure; the CIFAR-style small stem runs every stage on 16x more pixels.
+MODELS: dict[str, dict[str, Any]] = {
+    "mlp": {},  # 784-512-256-10
+    "lenet": {},
+    "lenet_bn": {},
+    "three_layer_convnet": {},
+    "resnet18": {"stem": "imagenet"},
+}
+# The issue's targets: npgrad/PyTorch training throughput at least this (inference too); npgrad's peak RSS below PyTorch's.
+TARGETS = {"mlp": 0.9, "lenet": 0.6, "lenet_bn": 0.6, "three_layer_convnet": 0.6, "resnet18": 0.5}
+IMPORT_TIME_TARGET = 0.3  # seconds
+FRAMEWORKS = ("npgrad", "torch")
+IMAGE_SIZE, CHANNELS, CLASSES = 28, 1, 10
+LR, MOMENTUM = 0.01, 0.9
+WARMUP_CALLS, MIN_CALLS = 2, 3
+
+
+# ---------------------------------------------------------------------- data
+def load_batches(data_dir: str | None, batch_size: int, num_batches: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first ``num_batches * batch_size`` training images as float32 in [0, 1] (N, 1, 28, 28), labels, description."""
+    dataset, description = common.fashion_mnist(data_dir, train=True)
+    n = min(len(dataset), batch_size * num_batches)
+    n -= n % batch_size
+    if n == 0:
+        raise SystemExit(f"bench_models: {description} has fewer than {batch_size} images")
+    images, labels = dataset.get_batch(np.arange(n))
+    return images.astype(np.float32) / np.float32(255), labels.astype(np.int64), description
+
+
+def split_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+
+
+# -------------------------------------------------------------------- worker
+@dataclass
+class Steps:
+    """One framework's model, ready to time: each step takes the next batch of the cycle."""
+
+    params: int  # trainable scalars
+    train: Callable[[], None]
+    to_eval: Callable[[], None]  # switch the model to evaluation mode
+    infer: Callable[[], None]
+
+
+def npgrad_steps(name: str, batches: list[tuple[np.ndarray, np.ndarray]]) -> Steps:
+    """The npgrad model ``name`` with SGD, its training and inference steps."""
+    npgrad.manual_seed(0)
+    model = npgrad.models.create(name, in_channels=CHANNELS, num_classes=CLASSES, image_size=IMAGE_SIZE, **MODELS[name])
+    optimizer = npgrad.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    data = itertools.cycle([(npgrad.Tensor(x), y) for x, y in batches])
+
+    def train_step() -> None:
+        x, y = next(data)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        x, _ = next(data)
+        with npgrad.no_grad():
+            model(x)
+
+    return Steps(model.num_parameters(), train_step, model.eval, infer_step)
+
+
+def torch_steps(name: str, batches: list[tuple[np.ndarray, np.ndarray]]) -> Steps:
+    """The same as `npgrad_steps` with the torch twin and torch.optim.SGD."""
+    torch = common.import_torch()
+    if torch is None:
+        raise SystemExit("bench_models: torch is not installed")
+    from npgrad.testing.torch_twins import twin
+
+    torch.manual_seed(0)
+    model = twin(name, CHANNELS, CLASSES, IMAGE_SIZE, **MODELS[name])
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    data = itertools.cycle([(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches])
+
+    def train_step() -> None:
+        x, y = next(data)
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        x, _ = next(data)
+        with torch.no_grad():
+            model(x)
+
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return Steps(params, train_step, model.eval, infer_step)
+
+
+def run_worker(framework: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Measure one framework on one model in this process; returns the JSON-able result."""
+    if args.batches_file:
+        with np.load(args.batches_file) as saved:
+            x, y = saved["x"], saved["y"]
+    else:
+        x, y, _ = load_batches(args.data, args.batch_size, args.num_batches)
+    batches = split_batches(x, y, args.batch_size)
+    steps = (npgrad_steps if framework == "npgrad" else torch_steps)(name, batches)
+    if steps.params <= 0:
+        raise SystemExit(f"bench_models: {framework} {name} has {steps.params} parameters")
+    train = common.time_calls(steps.train, window=args.window, min_calls=MIN_CALLS, warmup=WARMUP_CALLS)
+    rss_train = common.peak_rss_mb()
+    steps.to_eval()
+    infer = common.time_calls(steps.infer, window=args.window, min_calls=MIN_CALLS, warmup=WARMUP_CALLS)
+    return {
+        "framework": framework, "model": name, "params": steps.params, "batch_size": args.batch_size,
+        "train_img_per_s": args.batch_size / train.median, "infer_img_per_s": args.batch_size / infer.median,
+        "train_samples_s": train.samples, "infer_samples_s": infer.samples,
+        "peak_rss_train_mb": rss_train, "peak_rss_mb": common.peak_rss_mb(),
+    }
+
+
+# -------------------------------------------------------------------- driver
+def spawn_worker(framework: str, name: str, args: argparse.Namespace, batches_file: str) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, name,
+               "--batch-size", str(args.batch_size), "--window", str(args.window), "--threads", str(common.THREADS),
+               "--batches-file", batches_file]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_models: the {framework} worker for {name} failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def import_time(repeat: int = 5) -> list[float]:
+    """Seconds to ``import npgrad`` (NumPy included) in fresh interpreters, ``repeat`` times."""
+    code = "import time; t = time.perf_counter(); import npgrad; print(time.perf_counter() - t)"
+    return [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(repeat)]
+
+
+def summarize(name: str, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One table row: medians over rounds per framework, ratios npgrad/PyTorch and the target checks."""
+    row: dict[str, Any] = {"model": name, "options": MODELS[name]}
+    for framework, runs in results.items():
+        row[framework] = {key: statistics.median(run[key] for run in runs)
+                          for key in ("train_img_per_s", "infer_img_per_s", "peak_rss_train_mb", "peak_rss_mb")}
+        row[framework]["params"] = runs[0]["params"]
+    row["params"] = row["npgrad"]["params"]
+    if "torch" in row:
+        if row["torch"]["params"] != row["params"]:
+            raise SystemExit(f"bench_models: {name} has {row['params']:,} parameters in npgrad "
+                             f"but {row['torch']['params']:,} in its torch twin")
+        target = TARGETS.get(name)
+        for phase in ("train", "infer"):
+            ratio = row["npgrad"][f"{phase}_img_per_s"] / row["torch"][f"{phase}_img_per_s"]
+            row[f"{phase}_ratio"] = ratio
+            row[f"{phase}_ratio_ok"] = None if target is None else ratio >= target
+        row["target_ratio"] = target
+        row["rss_ok"] = row["npgrad"]["peak_rss_train_mb"] < row["torch"]["peak_rss_train_mb"]
+    row["rounds"] = results
+    return row
+
+
+def _check(ok: bool | None) -> str:
+    return "" if ok is None else " ✓" if ok else " ✗"
+
+
+def table(rows: list[dict[str, Any]], with_torch: bool) -> str:
+    if not with_torch:
+        headers = ["model", "params", "npgrad train img/s", "npgrad infer img/s", "npgrad peak RSS MB"]
+        return common.markdown_table(headers, [
+            [r["model"], f"{r['params']:,}", common.fmt(r["npgrad"]["train_img_per_s"], 0),
+             common.fmt(r["npgrad"]["infer_img_per_s"], 0), common.fmt(r["npgrad"]["peak_rss_train_mb"], 0)] for r in rows])
+    headers = ["model", "params", "npgrad train img/s", "PyTorch train img/s", "train ratio (target)",
+               "npgrad infer img/s", "PyTorch infer img/s", "infer ratio (target)", "npgrad peak RSS MB", "PyTorch peak RSS MB"]
+    body = []
+    for r in rows:
+        ours, theirs = r["npgrad"], r["torch"]
+        target = "" if r["target_ratio"] is None else f" (≥{r['target_ratio']})"
+        body.append([
+            r["model"], f"{r['params']:,}",
+            common.fmt(ours["train_img_per_s"], 0), common.fmt(theirs["train_img_per_s"], 0),
+            f"{r['train_ratio']:.2f}{_check(r['train_ratio_ok'])}{target}",
+            common.fmt(ours["infer_img_per_s"], 0), common.fmt(theirs["infer_img_per_s"], 0),
+            f"{r['infer_ratio']:.2f}{_check(r['infer_ratio_ok'])}{target}",
+            f"{common.fmt(ours['peak_rss_train_mb'], 0)}{_check(r['rss_ok'])}", common.fmt(theirs["peak_rss_train_mb"], 0),
+        ])
+    return common.markdown_table(headers, body)
+
+
+def run_driver(args: argparse.Namespace) -> None:
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"bench_models: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    with_torch = importlib.util.find_spec("torch") is not None
+    frameworks = FRAMEWORKS if with_torch else ("npgrad",)
+    machine = common.machine_info()
+    x, y, data_description = load_batches(args.data, args.batch_size, args.num_batches)
+    settings = {
+        "models": args.models, "rounds": args.rounds, "window_s": args.window, "batch_size": args.batch_size,
+        "num_batches": len(x) // args.batch_size, "threads": common.THREADS, "data": data_description,
+        "warmup_calls": WARMUP_CALLS, "min_calls": MIN_CALLS, "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})",
+        "dtype": "float32", "image": f"{CHANNELS}x{IMAGE_SIZE}x{IMAGE_SIZE}",
+    }
+    print("# npgrad vs PyTorch CPU: model throughput\n")
+    print(common.format_machine(machine))
+    print(f"data: {settings['num_batches']} pre-sliced batches of {args.batch_size} from {data_description}, cycled "
+          f"(no DataLoader on either side: the model step, not an input pipeline); float32 {settings['image']}")
+    print(f"train step: zero_grad, forward, cross-entropy, backward, {settings['optimizer']} step; inference: eval, "
+          f"no grad, forward. Median per call over a {args.window:g} s window after {WARMUP_CALLS} warm-up calls, "
+          f"fresh process per framework and model, median of {args.rounds} round(s)\n", flush=True)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        batches_file = str(Path(tmp) / "batches.npz")
+        np.savez(batches_file, x=x, y=y)
+        for name in args.models:
+            results: dict[str, list[dict[str, Any]]] = {f: [] for f in frameworks}
+            for round_index in range(args.rounds):
+                order = frameworks if round_index % 2 == 0 else frameworks[::-1]
+                for framework in order:
+                    result = spawn_worker(framework, name, args, batches_file)
+                    results[framework].append(result)
+                    print(f"  {name} round {round_index + 1}/{args.rounds} {framework:<6}: "
+                          f"train {result['train_img_per_s']:,.0f} img/s, infer {result['infer_img_per_s']:,.0f} img/s, "
+                          f"peak RSS {result['peak_rss_train_mb']:.0f} MB", file=sys.stderr, flush=True)
+            rows.append(summarize(name, results))
+
+    print(table(rows, with_torch))
+    if with_torch:
+        print("\nratio = npgrad / PyTorch images per second (higher is better; 1 = as fast). Targets from the issue: training "
+              "ratio ≥ the value in brackets, inference at least the same; ✓ on npgrad's peak RSS: below PyTorch's "
+              "(peak RSS of the whole process after training, interpreter and framework import included).")
+    else:
+        print("\nPyTorch is not installed: npgrad's figures only.")
+    times = import_time()
+    import_s = statistics.median(times)
+    print(f"\n`import npgrad` (NumPy included, fresh interpreter, median of {len(times)}): {import_s:.3f} s"
+          f"{_check(import_s < IMPORT_TIME_TARGET)} (target < {IMPORT_TIME_TARGET} s)")
+    if args.json:
+        extra = {"import_npgrad_s": import_s, "import_npgrad_samples_s": times, "import_target_s": IMPORT_TIME_TARGET}
+        common.write_json(args.json, machine, {**settings, **extra}, rows)
+        print(f"wrote {args.json}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
+                        help=f"models to run (default: all of {', '.join(MODELS)})")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating npgrad/PyTorch rounds per model (default 3)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
+    parser.add_argument("--num-batches", type=int, default=8, help="distinct pre-sliced batches to cycle through (default 8)")
+    common.add_data_argument(parser)
+    common.add_common_arguments(parser, window=4.0)
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"),
+                        help="internal: measure one framework (npgrad or torch) on one model and print one JSON line")
+    parser.add_argument("--batches-file", help="internal: the driver's pre-sliced batches (.npz) for a worker")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.num_batches < 1 or args.rounds < 1 or args.window < 0:
+        parser.error("--batch-size, --num-batches and --rounds must be positive and --window non-negative")
+    if args.worker:
+        framework, name = args.worker
+        if framework not in FRAMEWORKS or name not in MODELS:
+            parser.error(f"--worker takes a framework ({', '.join(FRAMEWORKS)}) and a model ({', '.join(MODELS)})")
+        print(json.dumps(run_worker(framework, name, args)))
+    else:
+        run_driver(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Smoke tests of the benchmark scripts: each runs for a moment in a subprocess and writes sane JSON.
+
+No speed is asserted: only that the scripts run, and that their output has the expected keys
+and positive numbers, so that they cannot rot while the kernels change. One thread, the
+bundled Fashion-MNIST subset, tiny batches and windows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from npgrad.data.datasets.bundled import BUNDLED_DIR
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+MACHINE_KEYS = {"cpu", "logical_cores", "blas", "python", "numpy", "npgrad", "torch", "threads", "date"}
+
+
+def run(script: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--threads", "1", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def read_report(path: Path) -> dict:
+    report = json.loads(path.read_text())
+    assert set(report) == {"machine", "settings", "rows"}
+    assert MACHINE_KEYS <= set(report["machine"])
+    assert report["machine"]["threads"] == 1
+    return report
+
+
+def test_bench_models_worker_prints_one_json_line():
+    out = run("bench_models.py", "--worker", "npgrad", "mlp", "--window", "0", "--batch-size", "8", "--num-batches", "2",
+              "--data", str(BUNDLED_DIR))
+    result = json.loads(out.strip())
+    assert result["framework"] == "npgrad" and result["model"] == "mlp" and result["batch_size"] == 8
+    assert result["params"] == 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
+    for key in ("train_img_per_s", "infer_img_per_s", "peak_rss_train_mb", "peak_rss_mb"):
+        assert result[key] > 0, key
+    assert len(result["train_samples_s"]) >= 3 and min(result["train_samples_s"]) > 0
+    assert len(result["infer_samples_s"]) >= 3 and min(result["infer_samples_s"]) > 0
+
+
+def test_bench_models_driver_table_and_json(tmp_path):
+    out = run("bench_models.py", "--models", "mlp", "--rounds", "1", "--window", "0", "--batch-size", "8",
+              "--num-batches", "1", "--data", str(BUNDLED_DIR), "--json", str(tmp_path / "models.json"))
+    assert "| mlp" in out and "import npgrad" in out
+    report = read_report(tmp_path / "models.json")
+    assert report["settings"]["import_npgrad_s"] > 0
+    (row,) = report["rows"]
+    assert row["model"] == "mlp" and row["params"] > 0
+    frameworks = ["npgrad", "torch"] if HAS_TORCH else ["npgrad"]
+    for framework in frameworks:
+        assert row[framework]["train_img_per_s"] > 0 and row[framework]["infer_img_per_s"] > 0
+        assert row[framework]["peak_rss_train_mb"] > 0
+        assert len(row["rounds"][framework]) == 1
+    if HAS_TORCH:
+        assert row["torch"]["params"] == row["params"]
+        assert row["train_ratio"] > 0 and row["infer_ratio"] > 0 and isinstance(row["rss_ok"], bool)
+
+
+def test_bench_ops_quick(tmp_path):
+    out = run("bench_ops.py", "--quick", "--json", str(tmp_path / "ops.json"))
+    report = read_report(tmp_path / "ops.json")
+    assert report["settings"]["quick"] is True
+    rows = report["rows"]
+    assert {r["op"] for r in rows} == {"conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "linear", "sigmoid", "relu"}
+    for row in rows:
+        assert row["op"] in out
+        assert row["npgrad_fwd_ms"] > 0 and row["npgrad_bwd_ms"] > 0, row["shape"]
+        if HAS_TORCH:
+            assert row["torch_fwd_ms"] > 0 and row["torch_bwd_ms"] > 0 and row["ratio"] > 0, row["shape"]
+        if row["op"] in ("conv2d", "max_pool2d", "avg_pool2d"):
+            assert row["naive_fwd_ms"] > 0 and row["naive_speedup"] > 0, row["shape"]
+
+
+def test_accuracy_one_short_epoch(tmp_path):
+    out = run("accuracy.py", "--models", "lenet", "--epochs", "1", "--train-limit", "256", "--data", str(BUNDLED_DIR),
+              "--json", str(tmp_path / "accuracy.json"))
+    assert "epoch  1/1" in out
+    (row,) = read_report(tmp_path / "accuracy.json")["rows"]
+    assert row["model"] == "lenet" and row["framework"] == "npgrad"
+    assert 0 <= row["final_test_acc"] <= 1 and row["mean_epoch_s"] > 0
+    (epoch,) = row["epochs"]
+    assert epoch["train_loss"] > 0
