@@ -184,3 +184,41 @@ def test_dropout_gradcheck_with_a_fixed_mask():
 def test_dropout_rejects_p_outside_0_1(p):
     with pytest.raises(ValueError, match=r"dropout: p must be a probability in \[0, 1\], got"):
         dropout(npgrad.Tensor(X), p)
+
+
+# ------------------------------------------------- fast-kernel edge cases
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_nan_infinities_and_deep_tail(dtype):
+    x = np.array([np.nan, -np.inf, np.inf, -80.0, 80.0, -1e30], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e^-x overflowing to inf is intended, and silenced
+        out = sigmoid(npgrad.Tensor(x)).data
+    assert out.dtype == dtype and np.isnan(out[0])
+    np.testing.assert_array_equal(out[[1, 2, 4, 5]], [0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(out[3], np.exp(-80.0), rtol=1e-5)  # relative accuracy deep in the tail
+
+
+def test_sigmoid_backward_does_not_touch_dout_or_the_output():
+    x = npgrad.Tensor(X, requires_grad=True)
+    out = sigmoid(x)
+    kept = out.data.copy()
+    dout = np.full(X.shape, 2.0)
+    dout.flags.writeable = False  # backward must not write into dout
+    out.backward(dout)
+    np.testing.assert_array_equal(out.data, kept)
+    np.testing.assert_allclose(x.grad, 2.0 * kept * (1 - kept), rtol=1e-15)
+
+
+@pytest.mark.parametrize("op", [relu, sigmoid, tanh])
+def test_inference_forward_equals_training_forward(op):
+    x = X.astype(np.float32)
+    with npgrad.no_grad():
+        inference = op(npgrad.Tensor(x, requires_grad=True)).data
+    np.testing.assert_array_equal(inference, op(npgrad.Tensor(x, requires_grad=True)).data)
+
+
+def test_relu_backward_with_read_only_broadcast_dout():
+    x = npgrad.Tensor(np.array([[-1.0, 2.0], [3.0, -4.0]], dtype=np.float32), requires_grad=True)
+    relu(x).backward(np.broadcast_to(np.float32(3.0), (2, 2)))
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [[0.0, 3.0], [3.0, 0.0]])

@@ -81,8 +81,9 @@ def test_batch_norm_running_stats_after_several_steps(shape):
         batch_norm(npgrad.Tensor(x), running_mean, running_var, training=True, momentum=momentum)
         expected_mean = (1 - momentum) * expected_mean + momentum * x.mean(axis=axes)
         expected_var = (1 - momentum) * expected_var + momentum * x.var(axis=axes, ddof=1)  # unbiased
-    np.testing.assert_array_equal(running_mean, expected_mean)
-    np.testing.assert_array_equal(running_var, expected_var)
+    # the kernel sums in another order than x.mean / x.var: equal up to rounding
+    np.testing.assert_allclose(running_mean, expected_mean, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(running_var, expected_var, rtol=1e-13)
 
     torch = pytest.importorskip("torch")
     torch_mean, torch_var = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
@@ -215,3 +216,41 @@ def test_float32_stays_float32(op):
     out.backward(np.ones(out.shape, dtype=np.float32))
     assert out.dtype == np.float32
     assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+# ------------------------------------------------- fast-kernel paths
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("which", ["weight", "bias"])
+def test_batch_norm_with_only_weight_or_only_bias(training, which):
+    x = rng.standard_normal((4, 3, 2, 3)) * 2 - 1
+    running = (rng.standard_normal(3), rng.uniform(0.5, 2.0, 3))
+    weight, bias = _affine(3)
+    param = weight if which == "weight" else bias
+    axes = (0, 2, 3)
+
+    def op(t, p):
+        w, b = (p, None) if which == "weight" else (None, p)
+        return batch_norm(t, *(running if not training else (None, None)), w, b, training=training)
+
+    def reference(a, p):
+        if training:
+            x_hat = _normalize(a, axes)
+        else:
+            x_hat = (a - _channel(running[0], 4)) / np.sqrt(_channel(running[1], 4) + EPS)
+        return x_hat * _channel(p, 4) if which == "weight" else x_hat + _channel(p, 4)
+
+    check_op(op, x, param, reference=reference)
+
+
+def test_batch_norm_float32_large_offset_and_inference_path():
+    # |mean| >> std: the two-pass (centred) variance must not lose the signal; eval's x * scale + shift form stays accurate
+    x = (np.random.default_rng(1).standard_normal((64, 4, 5, 5)) + 1000).astype(np.float32)
+    expected = _normalize(x.astype(np.float64), (0, 2, 3))
+    out = batch_norm(npgrad.Tensor(x), None, None, training=True)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, expected, atol=2e-3)
+    mean, var = x.astype(np.float64).mean(axis=(0, 2, 3)), x.astype(np.float64).var(axis=(0, 2, 3))
+    with npgrad.no_grad():
+        evaluated = batch_norm(npgrad.Tensor(x), mean.astype(np.float32), var.astype(np.float32), training=False)
+    assert evaluated.dtype == np.float32
+    np.testing.assert_allclose(evaluated.data, expected, atol=2e-3)

