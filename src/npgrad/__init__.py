@@ -4,6 +4,10 @@ Every operator is readable NumPy with a hand-written backward pass; the API
 follows PyTorch's names and semantics wherever they overlap.
 """
 
+from npgrad import _memory
+
+_memory.apply_default()  # keep freed buffers for the next step (see npgrad/_memory.py)
+
 # tensor.py first: it binds the operator modules that the others import.
 from npgrad.tensor import (
     Tensor,
