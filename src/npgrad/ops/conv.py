@@ -52,9 +52,9 @@ from npgrad.tensor import Tensor
 Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 # Output rows narrower than this use the batch-last layout (module docstring). Measured
-# on OpenBLAS, batch 256, forward + backward: 1.1-1.9x faster at Wo = 10, 7, 4 and 2; 1.5x
-# slower at Wo = 28 and for ResNet's 1-channel stem (Wo = 14, C_out = 64 > C*kh*kw = 49),
-# where the transposing copies of x and the output dominate.
+# on OpenBLAS, 1 thread, batch 256, forward + backward: 1.1-1.9x faster at Wo = 10, 7, 4 and 2;
+# 1.4-1.5x slower for 1-channel 7x7 layers at Wo = 28 and at Wo = 14 (ResNet's stem, where
+# C_out = 64 > C*kh*kw = 49): there the transposing copies of x and the output dominate.
 _BATCH_LAST_BELOW_WIDTH = 16
 
 # ``col`` is kept for the backward (saving a second im2col copy) unless it is larger than
