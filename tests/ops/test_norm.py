@@ -127,6 +127,22 @@ def test_batch_norm_errors():
         batch_norm(x, np.zeros(3), [1.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, p: batch_norm(x, np.zeros(3), np.ones(3), weight=p),
+        lambda x, p: batch_norm(x, np.zeros(3), np.ones(3), bias=p, training=True),
+        lambda x, p: layer_norm(x.permute(0, 2, 1), 3, weight=p),
+        lambda x, p: group_norm(x, 3, bias=p),
+    ],
+    ids=["batch_norm weight", "batch_norm bias", "layer_norm weight", "group_norm bias"],
+)
+def test_norm_weight_and_bias_must_have_the_input_dtype(call):
+    x = npgrad.ones(4, 3, 2)  # float32
+    with pytest.raises(TypeError, match=r"_norm: (weight|bias) has dtype float64 but the input has dtype float32"):
+        call(x, npgrad.Tensor(np.ones(3)))
+
+
 # ------------------------------------------------------------ layer norm
 @pytest.mark.parametrize("normalized_shape", [4, (4,), (3, 4)])
 @pytest.mark.parametrize("affine", [True, False])

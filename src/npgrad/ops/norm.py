@@ -142,9 +142,14 @@ class Normalize(Function):
         return dx, dweight, dbias
 
 
-def _check_param(op: str, name: str, param: Any, expected: tuple[int, ...], input_shape: tuple[int, ...]) -> None:
-    if param is not None and tuple(param.shape) != expected:
-        raise ValueError(f"{op}: {name} must have shape {expected} for input shape {input_shape}, got {tuple(param.shape)}")
+def _check_param(op: str, name: str, param: Any, expected: tuple[int, ...], input: Tensor) -> None:
+    """``param`` (weight or bias) must be None or have shape ``expected`` and the input's dtype (as in PyTorch)."""
+    if param is None:
+        return
+    if tuple(param.shape) != expected:
+        raise ValueError(f"{op}: {name} must have shape {expected} for input shape {input.shape}, got {tuple(param.shape)}")
+    if param.dtype != input.dtype:
+        raise TypeError(f"{op}: {name} has dtype {param.dtype} but the input has dtype {input.dtype}; they must match")
 
 
 def _running_stat(name: str, stat: Any, channels: int, input_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -154,7 +159,8 @@ def _running_stat(name: str, stat: Any, channels: int, input_shape: tuple[int, .
     array = stat.data if isinstance(stat, Tensor) else stat
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"batch_norm: {name} must be a floating Tensor or ndarray (it is updated in place), got {stat!r}")
-    _check_param("batch_norm", name, array, (channels,), input_shape)
+    if array.shape != (channels,):
+        raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input shape {input_shape}, got {array.shape}")
     return array
 
 
@@ -196,8 +202,8 @@ def batch_norm(
         raise ValueError("batch_norm: running_mean and running_var must be given in evaluation mode (training=False)")
     if training and np.prod(input.shape) // max(channels, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input shape {input.shape}")
-    _check_param("batch_norm", "weight", weight, (channels,), input.shape)
-    _check_param("batch_norm", "bias", bias, (channels,), input.shape)
+    _check_param("batch_norm", "weight", weight, (channels,), input)
+    _check_param("batch_norm", "bias", bias, (channels,), input)
     return Normalize.apply(
         input, weight, bias,
         view_shape=(input.shape[0], channels, math.prod(input.shape[2:])),  # (N, C, L): the spatial axes merged
@@ -231,8 +237,8 @@ def layer_norm(
             f"layer_norm: normalized_shape {shape} must equal the trailing dimensions of the input, "
             f"got input shape {input.shape}"
         )
-    _check_param("layer_norm", "weight", weight, shape, input.shape)
-    _check_param("layer_norm", "bias", bias, shape, input.shape)
+    _check_param("layer_norm", "weight", weight, shape, input)
+    _check_param("layer_norm", "bias", bias, shape, input)
     return Normalize.apply(
         input, weight, bias, view_shape=input.shape, axes=tuple(range(input.ndim - k, input.ndim)), affine_shape=shape, eps=eps
     )
@@ -264,8 +270,8 @@ def group_norm(
         raise ValueError(
             f"group_norm: num_groups {num_groups} must divide the number of channels {channels} (input shape {input.shape})"
         )
-    _check_param("group_norm", "weight", weight, (channels,), input.shape)
-    _check_param("group_norm", "bias", bias, (channels,), input.shape)
+    _check_param("group_norm", "weight", weight, (channels,), input)
+    _check_param("group_norm", "bias", bias, (channels,), input)
     group_size = channels // num_groups
     return Normalize.apply(
         input, weight, bias,
