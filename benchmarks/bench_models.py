@@ -14,7 +14,8 @@ peak RSS (taken right after training) is that framework's and model's alone. Per
 then a time window; the median per-call time gives images/s. When torch is importable the driver
 alternates npgrad and PyTorch workers for ``--rounds`` rounds (swapping which goes first each
 round), reports the medians over rounds and the ratios npgrad/PyTorch (higher is better), and
-checks that both frameworks' models have the same number of parameters.
+checks that both frameworks' models have the same number of parameters. npgrad runs as installed
+(its malloc tuning on); PyTorch's workers run with glibc's default malloc (`common.worker_env`).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def spawn_worker(framework: str, name: str, args: argparse.Namespace, batches_fi
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, name,
                "--batch-size", str(args.batch_size), "--window", str(args.window), "--threads", str(common.THREADS),
                "--batches-file", batches_file]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=common.worker_env(framework))
     if done.returncode != 0:
         raise SystemExit(f"bench_models: the {framework} worker for {name} failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -252,7 +253,8 @@ def run_driver(args: argparse.Namespace) -> None:
           f"(no DataLoader on either side: the model step, not an input pipeline); float32 {settings['image']}")
     print(f"train step: zero_grad, forward, cross-entropy, backward, {settings['optimizer']} step; inference: eval, "
           f"no grad, forward. Median per call over a {args.window:g} s window after {WARMUP_CALLS} warm-up calls, "
-          f"fresh process per framework and model, median of {args.rounds} round(s)\n", flush=True)
+          f"fresh process per framework and model, median of {args.rounds} round(s); npgrad with its malloc tuning, "
+          f"PyTorch with the default malloc\n", flush=True)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

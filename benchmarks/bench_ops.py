@@ -1,6 +1,6 @@
 """Per-operator times, forward and backward, npgrad vs PyTorch CPU, and vs npgrad's naive loop kernels.
 
-    python benchmarks/bench_ops.py [--window 1] [--repeat 5] [--threads N] [--json PATH] [--quick] [--keep-freed-memory]
+    python benchmarks/bench_ops.py [--window 1] [--repeat 5] [--threads N] [--json PATH] [--quick]
 
 All in float32, the shapes of LeNet / a ResNet stage / cs231n exercises. For each operator:
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import common  # first: pins the BLAS thread count before NumPy loads
 
 import argparse
-import ctypes
 import importlib.util
 import json
 import statistics
@@ -119,21 +118,6 @@ CASES = [
 ]
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
-
-    Kernels allocate large temporaries (im2col matrices of tens of MB) on every call; by
-    default glibc unmaps or trims them when freed, so each call page-faults its memory in
-    again. This changes both frameworks' times (same process). Linux/glibc only; False elsewhere.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
-    return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_threshold, 1 << 30))
-
-
 @dataclass
 class Timer:
     """``time_calls`` with the run's window, minimum calls and warm-up."""
@@ -209,8 +193,8 @@ def run_worker(framework: str, cases: list[Case], timer: Timer, naive_timer: Tim
 def spawn_worker(framework: str, args: argparse.Namespace) -> list[dict]:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, "--threads", str(common.THREADS),
                "--window", str(args.window), "--repeat", str(args.repeat)]
-    command += ["--quick"] * args.quick + ["--keep-freed-memory"] * args.keep_freed_memory
-    done = subprocess.run(command, capture_output=True, text=True)
+    command += ["--quick"] * args.quick
+    done = subprocess.run(command, capture_output=True, text=True, env=common.worker_env(framework))
     if done.returncode != 0:
         raise SystemExit(f"bench_ops: the {framework} worker failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -240,15 +224,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5, help="at least this many timed calls per measurement (default 5)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: batch {QUICK_BATCH} (naive: {QUICK_NAIVE_BATCH}), {QUICK_CALLS} calls, no window")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="tune glibc's malloc to keep freed memory (see keep_freed_memory); off by default")
     parser.add_argument("--worker", choices=("npgrad", "torch"),
                         help="internal: measure every case with one framework and print one JSON line")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.window < 0:
         parser.error("--repeat must be positive and --window non-negative")
-    if args.keep_freed_memory and not keep_freed_memory():
-        parser.error("--keep-freed-memory: could not tune malloc (not glibc?)")
     window, repeat = (0.0, min(args.repeat, QUICK_CALLS)) if args.quick else (args.window, args.repeat)
     naive_batch = QUICK_NAIVE_BATCH if args.quick else NAIVE_BATCH
     cases = [c.with_batch(QUICK_BATCH) for c in CASES] if args.quick else CASES
@@ -261,12 +241,12 @@ def main(argv: list[str] | None = None) -> None:
     with_torch = importlib.util.find_spec("torch") is not None
     machine = common.machine_info()
     settings = {"window_s": window, "repeat": repeat, "threads": common.THREADS, "quick": args.quick,
-                "naive_batch": naive_batch, "dtype": "float32", "keep_freed_memory": args.keep_freed_memory}
+                "naive_batch": naive_batch, "dtype": "float32"}
     print("# npgrad vs PyTorch CPU: operators (float32)\n")
     print(common.format_machine(machine))
     print(f"median per-call ms over a {window:g} s window (at least {repeat} calls, after warm-up), one process per "
           f"framework; fwd with gradient recording; bwd = the backward call alone, after a fresh untimed forward; "
-          f"naive = loop forward at batch {naive_batch}" + ("; malloc keeps freed memory" if args.keep_freed_memory else "")
+          f"naive = loop forward at batch {naive_batch}; PyTorch with the default malloc (common.worker_env)"
           + ("" if with_torch else "; PyTorch not installed") + "\n", flush=True)
     ours = spawn_worker("npgrad", args)
     theirs = spawn_worker("torch", args) if with_torch else [None] * len(cases)

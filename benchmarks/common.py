@@ -66,6 +66,16 @@ def add_common_arguments(parser: Any, window: float | None) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write {machine, settings, rows} as JSON to PATH")
 
 
+def worker_env(framework: str) -> dict[str, str]:
+    """The environment of a worker subprocess measuring ``framework`` ('npgrad' or 'torch').
+
+    ``import npgrad`` tunes glibc's malloc for the whole process (npgrad/_memory.py); the
+    scripts import npgrad even in PyTorch's workers, so those get ``NPGRAD_KEEP_FREED_MEMORY=0``:
+    PyTorch is measured with the C library's default malloc, as its users run it.
+    """
+    return {**os.environ, "NPGRAD_KEEP_FREED_MEMORY": "0"} if framework == "torch" else dict(os.environ)
+
+
 def import_torch() -> ModuleType | None:
     """PyTorch with ``THREADS`` intra-op threads, or None when it is not installed."""
     try:
