@@ -316,7 +316,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from npgrad.train.history import atomic_write
+    from npgrad._fileio import atomic_write
     from npgrad.train.metrics import predictions
 
     model_setup = cfg.load_for_inference(args.checkpoint)

@@ -18,16 +18,15 @@ folder, flushed to disk and renamed over ``path``, so an interrupted save
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import struct
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from npgrad._fileio import atomic_path
 from npgrad.tensor import Tensor
 
 _METADATA_KEY = "npgrad"
@@ -129,46 +128,8 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     encoder = _Encoder()
     structure = encoder.encode(obj, ())
     metadata = {_METADATA_KEY: json.dumps({"version": _FORMAT_VERSION, "root": structure}, allow_nan=False)}
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        os.close(fd)
+    with atomic_path(path) as tmp:
         save_file(encoder.tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _new_file_mode(path: str) -> int:
-    """The mode ``path`` has (if it exists) or that ``open`` would give it (mkstemp makes files 0600)."""
-    with contextlib.suppress(FileNotFoundError):
-        return os.stat(path).st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------- load

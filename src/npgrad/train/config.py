@@ -188,7 +188,7 @@ def make_run_dir(out: str | os.PathLike, config: dict[str, Any]) -> Path:
 
 
 def write_config(config: dict[str, Any], run_dir: Path) -> None:
-    from npgrad.train.history import atomic_write
+    from npgrad._fileio import atomic_write
 
     with atomic_write(run_dir / "config.json") as f:
         json.dump(config, f, indent=2)

@@ -8,38 +8,17 @@ leaves a half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from npgrad._fileio import atomic_write
 
 # The order of the columns in history.csv; extra keys follow in first-seen order.
 COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "train_top5", "val_loss", "val_acc", "val_top5", "time_s", "img_per_s")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", newline: str | None = None) -> Iterator[io.IOBase]:
-    """Open a temporary file next to ``path`` for writing; on success rename it onto ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
-        with os.fdopen(fd, mode, newline=newline) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _json_value(v: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from npgrad.train.history import atomic_write
+from npgrad._fileio import atomic_write
 
 if TYPE_CHECKING:
     from npgrad.train.history import History
