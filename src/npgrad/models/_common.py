@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from npgrad._utils import pair
+from npgrad.errors import InvalidArgumentError
 from npgrad.nn import Conv2d, Linear, Module, init
 
 # Images at least this large get the paper's (ImageNet) stem when ``stem='auto'``:
@@ -17,7 +18,7 @@ def image_hw(model: str, image_size: int | tuple[int, int]) -> tuple[int, int]:
     """``image_size`` (an int or an (H, W) pair) as a validated (H, W) pair."""
     h, w = pair(model, "image_size", image_size)
     if h < 1 or w < 1:
-        raise ValueError(f"{model}: image_size must be positive, got {image_size!r}")
+        raise InvalidArgumentError(f"{model}: image_size must be positive, got {image_size!r}")
     return h, w
 
 
@@ -25,7 +26,7 @@ def check_positive(model: str, **values: int) -> None:
     """ValueError naming ``model`` and the argument for any value below 1."""
     for name, value in values.items():
         if int(value) != value or value < 1:
-            raise ValueError(f"{model}: {name} must be a positive integer, got {value!r}")
+            raise InvalidArgumentError(f"{model}: {name} must be a positive integer, got {value!r}")
 
 
 def scale_width(channels: int, width_ratio: int) -> int:
@@ -36,7 +37,7 @@ def scale_width(channels: int, width_ratio: int) -> int:
 def resolve_stem(model: str, stem: str, hw: tuple[int, int]) -> str:
     """'imagenet' or 'small': ``stem='auto'`` picks 'imagenet' when both sides are >= 96 pixels."""
     if stem not in STEMS:
-        raise ValueError(f"{model}: stem must be one of {', '.join(STEMS)}, got {stem!r}")
+        raise InvalidArgumentError(f"{model}: stem must be one of {', '.join(STEMS)}, got {stem!r}")
     if stem == "auto":
         return "imagenet" if min(hw) >= IMAGENET_STEM_MIN_SIZE else "small"
     return stem
@@ -62,7 +63,7 @@ def feature_hw(model: str, hw: tuple[int, int], feature_size: Callable[[int], in
         return out
     smallest = next((s for s in range(1, max_size + 1) if feature_size(s) >= 1), None)
     hint = f"smallest supported image size: {smallest}x{smallest}" if smallest else "no image size is supported"
-    raise ValueError(f"{model}: image size {hw[0]}x{hw[1]} is too small, its feature maps shrink below 1x1 ({hint})")
+    raise InvalidArgumentError(f"{model}: image size {hw[0]}x{hw[1]} is too small, its feature maps shrink below 1x1 ({hint})")
 
 
 _SCHEMES: dict[str, Callable[..., object]] = {
@@ -85,7 +86,7 @@ def init_weights(model: Module, scheme: str = "xavier", std: float | None = None
     """
     if scheme == "normal":
         if std is None or std <= 0:
-            raise ValueError(f"init_weights: scheme 'normal' needs a positive std, got {std!r}")
+            raise InvalidArgumentError(f"init_weights: scheme 'normal' needs a positive std, got {std!r}")
 
         def initialise(w: object) -> object:
             return init.normal_(w, 0.0, std)
@@ -93,7 +94,7 @@ def init_weights(model: Module, scheme: str = "xavier", std: float | None = None
     elif scheme in _SCHEMES:
         initialise = _SCHEMES[scheme]
     else:
-        raise ValueError(f"init_weights: unknown scheme {scheme!r}; available: {', '.join([*_SCHEMES, 'normal'])}")
+        raise InvalidArgumentError(f"init_weights: unknown scheme {scheme!r}; available: {', '.join([*_SCHEMES, 'normal'])}")
     for module in model.modules():
         if isinstance(module, (Linear, Conv2d)):
             initialise(module.weight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from npgrad import nn
+from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import check_positive, conv_size, feature_hw, image_hw
 from npgrad.models.registry import register
 
@@ -39,7 +40,7 @@ class LeNet(nn.Sequential):
         name = "lenet_bn" if batch_norm else "lenet"
         check_positive(name, in_channels=in_channels, num_classes=num_classes)
         if padding < 0:
-            raise ValueError(f"{name}: padding must be >= 0, got {padding!r}")
+            raise InvalidArgumentError(f"{name}: padding must be >= 0, got {padding!r}")
 
         def feature_size(size: int) -> int:
             size = conv_size(conv_size(size, 5, padding=padding), 2, 2)

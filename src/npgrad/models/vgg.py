@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from npgrad import nn
+from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import check_positive, image_hw, scale_width
 from npgrad.models.registry import register
 
@@ -56,7 +57,7 @@ class VGG(nn.Sequential):
     ):
         check_positive("vgg", in_channels=in_channels, num_classes=num_classes, width_ratio=width_ratio, hidden_dim=hidden_dim)
         if len(conv_arch) == 0:
-            raise ValueError("vgg: conv_arch needs at least one (num_convs, out_channels) block")
+            raise InvalidArgumentError("vgg: conv_arch needs at least one (num_convs, out_channels) block")
         h, w = image_hw("vgg", image_size)
         blocks = []
         for i, (num_convs, out_channels) in enumerate(conv_arch):
