@@ -10,6 +10,7 @@ dataset, optimizer and scheduler registries.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -216,8 +217,8 @@ def make_config(options: dict[str, Any]) -> RunConfig:
 # hyper-parameters are handled separately.
 _FILE_KEYS = {
     ("model", "name"): "model", ("optimizer", "name"): "optimizer", ("scheduler", "name"): "scheduler",
-    **{("data", f.name): f.name for f in DataConfig.__dataclass_fields__.values()},
-    **{("training", f.name): f.name for f in TrainingConfig.__dataclass_fields__.values()},
+    **{("data", f.name): f.name for f in dataclasses.fields(DataConfig)},
+    **{("training", f.name): f.name for f in dataclasses.fields(TrainingConfig)},
 }
 
 

@@ -8,7 +8,8 @@ What lives here, and what may import what (top to bottom; nothing here imports `
 
 - ``metrics.py``: accuracy, top-k, confusion matrix, `RunningMetrics` (NumPy only).
 - ``history.py``, ``plots.py``: the per-epoch records and their CSV/JSON files; the curves and
-  confusion-matrix PNGs (matplotlib, imported on first use). ``plots`` may import ``history``, not back.
+  confusion-matrix PNGs (matplotlib, imported on first use). ``plots`` reads a ``History``; only
+  ``History.write(plot=True)`` imports ``plots``, lazily (the callbacks write and plot separately).
 - ``checkpoint.py``: what a checkpoint holds; `save_checkpoint`/`load_checkpoint` (via `npgrad.serialization`).
 - ``loop.py``: `train_step`, `evaluate`, `predict` as plain functions, the `Criterion` (loss chosen once from
   the model's ``num_outputs``) and the mid-epoch `EpochState`. Imports ``metrics``.
