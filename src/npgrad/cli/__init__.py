@@ -17,11 +17,12 @@ What lives here, and what may import what (top to bottom; the library never impo
   Imports ``config``, ``options`` and the library (`npgrad.data`, `npgrad.models`, `npgrad.optim`).
 - ``session.py``: a new or resumed run (its folder, ``config.json``, the `Trainer`) and a model loaded
   for inference. Imports ``builders`` and `npgrad.train`.
-- ``main.py``: the argument parser, one ``cmd_*`` function per subcommand, and `main`, the only place
+- ``commands.py``: the argument parser, one ``cmd_*`` function per subcommand, and `main`, the only place
   that turns the `npgrad.errors.NpgradError` family into ``npgrad: error: <one line>`` and exit status 2
-  (by type, never by message). Anything else is a bug and keeps its traceback.
+  (by type, never by message). Anything else is a bug and keeps its traceback. (Not ``main.py``:
+  a submodule named like the re-exported ``main`` function would be shadowed by it.)
 """
 
-from npgrad.cli.main import build_parser, main
+from npgrad.cli.commands import build_parser, main
 
 __all__ = ["build_parser", "main"]
