@@ -3,7 +3,7 @@ import pytest
 
 from npgrad.serialization import save
 from npgrad.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, tensor_stats
-from npgrad.train.errors import UsageError
+from npgrad.errors import NpgradError
 
 
 def _state(epoch=1):
@@ -25,13 +25,13 @@ def test_round_trip_and_folder_resolution(tmp_path):
 
 
 def test_unusable_files_are_usage_errors(tmp_path):
-    with pytest.raises(UsageError, match="checkpoint not found"):
+    with pytest.raises(NpgradError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "nope.safetensors")
-    with pytest.raises(UsageError, match="no checkpoint in folder"):
+    with pytest.raises(NpgradError, match="no checkpoint in folder"):
         load_checkpoint(tmp_path)
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 40)
-    with pytest.raises(UsageError, match="cannot read checkpoint"):
+    with pytest.raises(NpgradError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "junk.safetensors")
     save({"weights": np.zeros(3)}, tmp_path / "foreign.safetensors")
-    with pytest.raises(UsageError, match="not an npgrad training checkpoint"):
+    with pytest.raises(NpgradError, match="not an npgrad training checkpoint"):
         load_checkpoint(tmp_path / "foreign.safetensors")

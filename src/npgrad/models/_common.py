@@ -1,11 +1,17 @@
-"""Helpers shared by the model families: image-size arithmetic and weight initialisation."""
+"""Helpers shared by the model families: argument checks, the dry forward that sizes lazy layers, weight init."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
+import numpy as np
+
 from npgrad._utils import pair
+from npgrad.errors import InvalidArgumentError
 from npgrad.nn import Conv2d, Linear, Module, init
+from npgrad.random import get_rng_state, set_rng_state
+from npgrad.tensor import Tensor, no_grad
 
 # Images at least this large get the paper's (ImageNet) stem when ``stem='auto'``:
 # 96 is the size d2l trains AlexNet/NiN/GoogLeNet/ResNet at on Fashion-MNIST.
@@ -17,7 +23,7 @@ def image_hw(model: str, image_size: int | tuple[int, int]) -> tuple[int, int]:
     """``image_size`` (an int or an (H, W) pair) as a validated (H, W) pair."""
     h, w = pair(model, "image_size", image_size)
     if h < 1 or w < 1:
-        raise ValueError(f"{model}: image_size must be positive, got {image_size!r}")
+        raise InvalidArgumentError(f"{model}: image_size must be positive, got {image_size!r}")
     return h, w
 
 
@@ -25,7 +31,7 @@ def check_positive(model: str, **values: int) -> None:
     """ValueError naming ``model`` and the argument for any value below 1."""
     for name, value in values.items():
         if int(value) != value or value < 1:
-            raise ValueError(f"{model}: {name} must be a positive integer, got {value!r}")
+            raise InvalidArgumentError(f"{model}: {name} must be a positive integer, got {value!r}")
 
 
 def scale_width(channels: int, width_ratio: int) -> int:
@@ -36,33 +42,69 @@ def scale_width(channels: int, width_ratio: int) -> int:
 def resolve_stem(model: str, stem: str, hw: tuple[int, int]) -> str:
     """'imagenet' or 'small': ``stem='auto'`` picks 'imagenet' when both sides are >= 96 pixels."""
     if stem not in STEMS:
-        raise ValueError(f"{model}: stem must be one of {', '.join(STEMS)}, got {stem!r}")
+        raise InvalidArgumentError(f"{model}: stem must be one of {', '.join(STEMS)}, got {stem!r}")
     if stem == "auto":
         return "imagenet" if min(hw) >= IMAGENET_STEM_MIN_SIZE else "small"
     return stem
 
 
-def conv_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Output length of a convolution or pooling window along one side; 0 once the map has vanished."""
-    if size < 1:
-        return 0
-    return max(0, (size + 2 * padding - kernel) // stride + 1)
+# Sizes tried when looking for the smallest image a model takes (error path only).
+_MAX_PROBE_SIZE = 512
 
 
-def feature_hw(model: str, hw: tuple[int, int], feature_size: Callable[[int], int], max_size: int = 4096) -> tuple[int, int]:
-    """The (H, W) of the last feature map, ``feature_size`` applied to each side of ``hw``.
+def _dry_forward(model: Module, in_channels: int, hw: tuple[int, int]) -> None:
+    training = [(m, m.training) for m in model.modules()]
+    model.eval()  # batch norm neither needs two samples nor updates its statistics
+    try:
+        with no_grad():
+            model(Tensor(np.zeros((1, in_channels, *hw), dtype=np.float32)))
+    finally:
+        for m, flag in training:
+            m.training = flag
 
-    ``feature_size`` maps an input side length to the final side length,
-    returning 0 when an intermediate map vanishes (use `conv_size`). When a side
-    collapses, raise a ValueError naming the model, the image size and the
-    smallest image size the model supports.
+
+def _fits(model: Module, in_channels: int, size: int) -> bool:
+    try:
+        _dry_forward(copy.deepcopy(model), in_channels, (size, size))
+    except ValueError:
+        return False
+    return True
+
+
+def _smallest_size(model: Module, in_channels: int, above: int) -> int | None:
+    """The smallest square image side ``model`` (not yet materialised) takes, assuming every larger side works too."""
+    state = get_rng_state()  # probes materialise copies of the lazy layers, drawing from the global generator
+    try:
+        hi = above + 1
+        while not _fits(model, in_channels, hi):
+            if hi >= _MAX_PROBE_SIZE:
+                return None
+            hi = min(2 * hi, _MAX_PROBE_SIZE)
+        lo = 0  # lo fails (or is 0), hi fits
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if _fits(model, in_channels, mid) else (mid, hi)
+        return hi
+    finally:
+        set_rng_state(state)
+
+
+def materialize(model: Module, name: str, in_channels: int, hw: tuple[int, int]) -> Module:
+    """Run a dummy (1, C, H, W) batch through ``model`` in eval mode, so its lazy layers take their sizes.
+
+    An image too small for the model (a feature map shrinking below a kernel) raises
+    `InvalidArgumentError` naming ``name``, the size and the smallest square size that works.
+    Weights drawn by the lazy layers come from the global generator, in forward order.
     """
-    out = (feature_size(hw[0]), feature_size(hw[1]))
-    if min(out) >= 1:
-        return out
-    smallest = next((s for s in range(1, max_size + 1) if feature_size(s) >= 1), None)
-    hint = f"smallest supported image size: {smallest}x{smallest}" if smallest else "no image size is supported"
-    raise ValueError(f"{model}: image size {hw[0]}x{hw[1]} is too small, its feature maps shrink below 1x1 ({hint})")
+    try:
+        _dry_forward(model, in_channels, hw)
+    except ValueError:
+        smallest = _smallest_size(model, in_channels, max(hw))
+        if smallest is None:
+            raise
+        raise InvalidArgumentError(f"{name}: image size {hw[0]}x{hw[1]} is too small, its feature maps shrink below 1x1 "
+                                   f"(smallest supported image size: {smallest}x{smallest})") from None
+    return model
 
 
 _SCHEMES: dict[str, Callable[..., object]] = {
@@ -85,7 +127,7 @@ def init_weights(model: Module, scheme: str = "xavier", std: float | None = None
     """
     if scheme == "normal":
         if std is None or std <= 0:
-            raise ValueError(f"init_weights: scheme 'normal' needs a positive std, got {std!r}")
+            raise InvalidArgumentError(f"init_weights: scheme 'normal' needs a positive std, got {std!r}")
 
         def initialise(w: object) -> object:
             return init.normal_(w, 0.0, std)
@@ -93,7 +135,7 @@ def init_weights(model: Module, scheme: str = "xavier", std: float | None = None
     elif scheme in _SCHEMES:
         initialise = _SCHEMES[scheme]
     else:
-        raise ValueError(f"init_weights: unknown scheme {scheme!r}; available: {', '.join([*_SCHEMES, 'normal'])}")
+        raise InvalidArgumentError(f"init_weights: unknown scheme {scheme!r}; available: {', '.join([*_SCHEMES, 'normal'])}")
     for module in model.modules():
         if isinstance(module, (Linear, Conv2d)):
             initialise(module.weight)

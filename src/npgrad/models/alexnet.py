@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npgrad import nn
-from npgrad.models._common import check_positive, conv_size, feature_hw, image_hw, resolve_stem, scale_width
+from npgrad.models._common import check_positive, image_hw, materialize, resolve_stem, scale_width
 from npgrad.models.registry import register
 
 
@@ -46,13 +46,6 @@ class AlexNet(nn.Sequential):
         hw = image_hw("alexnet", image_size)
         stem = resolve_stem("alexnet", stem, hw)
         k1, s1, p1 = (11, 4, 1) if stem == "imagenet" else (3, 1, 1)
-
-        def feature_size(size: int) -> int:
-            size = conv_size(conv_size(size, k1, s1, p1), 3, 2)
-            size = conv_size(conv_size(size, 5, padding=2), 3, 2)
-            return conv_size(size, 3, 2)  # the three 3x3 padding-1 convs keep the size
-
-        h, w = feature_hw(f"alexnet ({stem} stem)", hw, feature_size)
         c1, c2, c3 = (scale_width(c, width_ratio) for c in (96, 256, 384))
         super().__init__(
             nn.Conv2d(in_channels, c1, kernel_size=k1, stride=s1, padding=p1), nn.ReLU(),
@@ -64,8 +57,10 @@ class AlexNet(nn.Sequential):
             nn.Conv2d(c3, c2, kernel_size=3, padding=1), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Flatten(),
-            nn.Linear(c2 * h * w, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, num_classes),
+            # Lazy (sized by the dry forward below), all three so the weights are drawn in layer order.
+            nn.LazyLinear(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.LazyLinear(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.LazyLinear(num_classes),
         )
         self.num_outputs = num_classes
+        materialize(self, f"alexnet ({stem} stem)", in_channels, hw)

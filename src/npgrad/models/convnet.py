@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npgrad import nn
-from npgrad.models._common import apply_weight_scale, check_positive, conv_size, feature_hw, image_hw
+from npgrad.models._common import apply_weight_scale, check_positive, image_hw, materialize
 from npgrad.models.registry import register
 
 
@@ -39,19 +39,16 @@ class ThreeLayerConvNet(nn.Sequential):
         check_positive(name, in_channels=in_channels, num_classes=num_classes, num_filters=num_filters,
                        filter_size=filter_size, hidden_dim=hidden_dim)
         padding = (filter_size - 1) // 2
-
-        def feature_size(size: int) -> int:
-            return conv_size(conv_size(size, filter_size, padding=padding), 2, 2)
-
-        h, w = feature_hw(name, image_hw(name, image_size), feature_size)
+        hw = image_hw(name, image_size)
         super().__init__(
             nn.Conv2d(in_channels, num_filters, filter_size, padding=padding),
             nn.ReLU(),
             nn.MaxPool2d(2, 2),
             nn.Flatten(),
-            nn.Linear(num_filters * h * w, hidden_dim),
+            nn.LazyLinear(hidden_dim),  # sized by the dry forward below; both lazy: weights drawn in layer order
             nn.ReLU(),
-            nn.Linear(hidden_dim, num_classes),
+            nn.LazyLinear(num_classes),
         )
         self.num_outputs = num_classes
+        materialize(self, name, in_channels, hw)
         apply_weight_scale(self, weight_scale)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from npgrad import nn
-from npgrad.models._common import check_positive, conv_size, feature_hw, image_hw
+from npgrad.errors import InvalidArgumentError
+from npgrad.models._common import check_positive, image_hw, materialize
 from npgrad.models.registry import register
 
 
@@ -39,13 +40,8 @@ class LeNet(nn.Sequential):
         name = "lenet_bn" if batch_norm else "lenet"
         check_positive(name, in_channels=in_channels, num_classes=num_classes)
         if padding < 0:
-            raise ValueError(f"{name}: padding must be >= 0, got {padding!r}")
-
-        def feature_size(size: int) -> int:
-            size = conv_size(conv_size(size, 5, padding=padding), 2, 2)
-            return conv_size(conv_size(size, 5), 2, 2)
-
-        h, w = feature_hw(name, image_hw(name, image_size), feature_size)
+            raise InvalidArgumentError(f"{name}: padding must be >= 0, got {padding!r}")
+        hw = image_hw(name, image_size)
 
         def with_bn(layer: nn.Module, features: int, bn: type[nn.Module]) -> list[nn.Module]:
             return [layer, bn(features)] if batch_norm else [layer]
@@ -58,13 +54,15 @@ class LeNet(nn.Sequential):
             nn.Sigmoid(),
             nn.AvgPool2d(kernel_size=2, stride=2),
             nn.Flatten(),
-            *with_bn(nn.Linear(16 * h * w, 120), 120, nn.BatchNorm1d),
+            # Lazy (sized by the dry forward below), all three so the weights are drawn in layer order.
+            *with_bn(nn.LazyLinear(120), 120, nn.BatchNorm1d),
             nn.Sigmoid(),
-            *with_bn(nn.Linear(120, 84), 84, nn.BatchNorm1d),
+            *with_bn(nn.LazyLinear(84), 84, nn.BatchNorm1d),
             nn.Sigmoid(),
-            nn.Linear(84, num_classes),
+            nn.LazyLinear(num_classes),
         )
         self.num_outputs = num_classes
+        materialize(self, name, in_channels, hw)
 
 
 @register("lenet_bn")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from npgrad import nn
+from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import apply_weight_scale, check_positive, image_hw
 from npgrad.models.registry import register
 
@@ -45,9 +46,10 @@ class MLP(nn.Sequential):
         check_positive("mlp", in_channels=in_channels, num_classes=num_classes,
                        **{f"hidden_dims[{i}]": d for i, d in enumerate(hidden_dims)})
         if normalization not in _NORMALIZATIONS:
-            raise ValueError(f"mlp: normalization must be None, 'none', 'batchnorm' or 'layernorm', got {normalization!r}")
+            raise InvalidArgumentError(
+                f"mlp: normalization must be None, 'none', 'batchnorm' or 'layernorm', got {normalization!r}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"mlp: dropout must be in [0, 1), got {dropout!r}")
+            raise InvalidArgumentError(f"mlp: dropout must be in [0, 1), got {dropout!r}")
         if input_dim is None:
             h, w = image_hw("mlp", image_size)
             input_dim = in_channels * h * w

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npgrad import nn
-from npgrad.models._common import check_positive, conv_size, feature_hw, image_hw, resolve_stem, scale_width
+from npgrad.models._common import check_positive, image_hw, materialize, resolve_stem, scale_width
 from npgrad.models.registry import register
 
 
@@ -49,13 +49,6 @@ class NiN(nn.Sequential):
         hw = image_hw("nin", image_size)
         stem = resolve_stem("nin", stem, hw)
         k1, s1, p1 = (11, 4, 0) if stem == "imagenet" else (3, 1, 1)
-
-        def feature_size(size: int) -> int:
-            size = conv_size(conv_size(size, k1, s1, p1), 3, 2)
-            size = conv_size(conv_size(size, 5, padding=2), 3, 2)
-            return conv_size(size, 3, 2)  # the 3x3 padding-1 blocks keep the size
-
-        feature_hw(f"nin ({stem} stem)", hw, feature_size)
         c1, c2, c3 = (scale_width(c, width_ratio) for c in (96, 256, 384))
         super().__init__(
             nin_block(in_channels, c1, kernel_size=k1, stride=s1, padding=p1),
@@ -70,3 +63,4 @@ class NiN(nn.Sequential):
             nn.Flatten(),
         )
         self.num_outputs = num_classes
+        materialize(self, f"nin ({stem} stem)", in_channels, hw)  # no lazy layer: checks the size

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import init_weights
 from npgrad.nn import Module
 
@@ -58,7 +59,7 @@ def register(name: str, *aliases: str) -> Callable[[Callable[..., Module]], Call
         description = (inspect.getdoc(builder) or "").strip().splitlines()
         for key in (name, *aliases):
             if key in _REGISTRY:
-                raise ValueError(f"register: a model named '{key}' is already registered")
+                raise InvalidArgumentError(f"register: a model named '{key}' is already registered")
             _REGISTRY[key] = ModelEntry(key, builder, description[0] if description else "", options)
         return builder
 
@@ -70,7 +71,7 @@ def get(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model '{name}'; available: {', '.join(list())}") from None
+        raise InvalidArgumentError(f"unknown model '{name}'; available: {', '.join(list())}") from None
 
 
 def list() -> builtins.list[str]:  # shadows the builtin on purpose, like torch.hub.list
@@ -116,7 +117,7 @@ def create(
         unknown = [k for k in kwargs if k not in entry.options]
         if unknown:
             accepted = ", ".join(entry.options) if entry.options else "none besides in_channels, num_classes, image_size"
-            raise ValueError(f"model '{name}' got unknown option(s) {', '.join(unknown)}; its options are: {accepted}")
+            raise InvalidArgumentError(f"model '{name}' got unknown option(s) {', '.join(unknown)}; its options are: {accepted}")
     model = entry.builder(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
     if init is not None:
         init_weights(model, init)

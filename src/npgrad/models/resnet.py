@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from npgrad import Tensor, nn
+from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import check_positive, image_hw, resolve_stem
 from npgrad.models.registry import register
 from npgrad.nn import functional as F
@@ -67,7 +68,7 @@ class ResNet(nn.Sequential):
                        **{f"blocks_per_stage[{i}]": b for i, b in enumerate(blocks_per_stage)},
                        **{f"channels[{i}]": c for i, c in enumerate(channels)})
         if len(blocks_per_stage) != len(channels) or len(channels) == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"resnet: blocks_per_stage and channels need the same non-zero length, got {tuple(blocks_per_stage)} "
                 f"and {tuple(channels)}"
             )

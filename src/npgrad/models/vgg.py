@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from npgrad import nn
-from npgrad.models._common import check_positive, image_hw, scale_width
+from npgrad.errors import InvalidArgumentError
+from npgrad.models._common import check_positive, image_hw, materialize, scale_width
 from npgrad.models.registry import register
 
 VGG11 = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
@@ -56,8 +57,9 @@ class VGG(nn.Sequential):
     ):
         check_positive("vgg", in_channels=in_channels, num_classes=num_classes, width_ratio=width_ratio, hidden_dim=hidden_dim)
         if len(conv_arch) == 0:
-            raise ValueError("vgg: conv_arch needs at least one (num_convs, out_channels) block")
-        h, w = image_hw("vgg", image_size)
+            raise InvalidArgumentError("vgg: conv_arch needs at least one (num_convs, out_channels) block")
+        hw = h, w = image_hw("vgg", image_size)
+        image_channels = in_channels
         blocks = []
         for i, (num_convs, out_channels) in enumerate(conv_arch):
             check_positive("vgg", **{f"conv_arch[{i}] num_convs": num_convs, f"conv_arch[{i}] out_channels": out_channels})
@@ -70,8 +72,10 @@ class VGG(nn.Sequential):
         super().__init__(
             *blocks,
             nn.Flatten(),
-            nn.Linear(in_channels * h * w, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, num_classes),
+            # Lazy (sized by the dry forward below), all three so the weights are drawn in layer order.
+            nn.LazyLinear(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.LazyLinear(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.LazyLinear(num_classes),
         )
         self.num_outputs = num_classes
+        materialize(self, "vgg", image_channels, hw)

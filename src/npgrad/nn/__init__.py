@@ -5,6 +5,7 @@ from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, 
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.dropout import Dropout
 from npgrad.nn.flatten import Flatten
+from npgrad.nn.lazy import LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
 from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
 from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
@@ -14,7 +15,8 @@ from npgrad.nn.summary import ModelSummary, summary
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-    "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LeakyReLU", "Linear",
+    "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
+    "LeakyReLU", "Linear",
     "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
 ]

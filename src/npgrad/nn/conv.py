@@ -6,7 +6,7 @@ import numpy as np
 
 from npgrad._utils import pair
 from npgrad.nn import functional as F
-from npgrad.nn.linear import _reset_weight_and_bias
+from npgrad.nn.init import _reset_weight_and_bias
 from npgrad.nn.module import Module, Parameter
 from npgrad.tensor import Tensor
 

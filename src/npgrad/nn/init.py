@@ -137,3 +137,16 @@ def kaiming_normal_(tensor: T, a: float = 0, mode: str = "fan_in", nonlinearity:
     """He et al. (2015), "MSRA": N(0, std²) with std = gain / sqrt(fan) (see `kaiming_uniform_`)."""
     gain = calculate_gain(nonlinearity, a)
     return normal_(tensor, 0.0, gain / math.sqrt(_calculate_correct_fan(tensor, mode)))
+
+
+def _reset_weight_and_bias(weight: T, bias: T | None) -> None:
+    """PyTorch's default for Linear and Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    The weight through ``kaiming_uniform_(a=sqrt(5))``, whose bound is exactly
+    1 / sqrt(fan_in); fan_in = in_features, or (in_channels / groups) * kh * kw.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from npgrad.nn import functional as F
-from npgrad.nn import init
+from npgrad.nn.init import _reset_weight_and_bias
 from npgrad.nn.module import Module, Parameter
 from npgrad.tensor import Tensor
-
-
-def _reset_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
-    """PyTorch's default for Linear and Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-
-    The weight through ``kaiming_uniform_(a=sqrt(5))``, whose bound is exactly
-    1 / sqrt(fan_in); fan_in = in_features, or (in_channels / groups) * kh * kw.
-    """
-    init.kaiming_uniform_(weight, a=math.sqrt(5))
-    if bias is not None:
-        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        init.uniform_(bias, -bound, bound)
 
 
 class Identity(Module):

@@ -13,7 +13,7 @@ a nested dict:
 ``history``     the per-epoch records so far; ``best`` = [epoch, accuracy]; ``bad_epochs``
 ``rng``         ``npgrad.get_rng_state()`` (dropout and anything else drawing from the global RNG)
 ``loader``      the training DataLoader's ``state_dict()`` (its seed; the epoch is set by the trainer)
-``config``      the run's config (what `npgrad.train.config` rebuilds the model and data from)
+``config``      the run's config (JSON-able; the ``npgrad`` command stores what rebuilds the run)
 ==============  =================================================================================
 
 ``npgrad eval``/``predict``/``info`` need nothing but this file: the config inside names the model,
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from npgrad.train.errors import UsageError
+from npgrad.errors import CheckpointError, MissingFileError
 
 FORMAT = "npgrad-checkpoint"
 FORMAT_VERSION = 1
@@ -46,16 +46,16 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
 
 def resolve_checkpoint(path: str | os.PathLike, prefer: str = "best") -> Path:
     """The checkpoint file for ``path``: the file itself, or in a run folder ``<prefer>.safetensors``
-    (falling back to the other one). Raises `UsageError` when there is none."""
+    (falling back to the other one). Raises `MissingFileError` when there is none."""
     path = Path(path)
     if path.is_dir():
         names = sorted(CHECKPOINT_NAMES, key=lambda n: not n.startswith(prefer))
         for name in names:
             if (path / name).is_file():
                 return path / name
-        raise UsageError(f"no checkpoint in folder {path} (expected {' or '.join(names)})")
+        raise MissingFileError(f"no checkpoint in folder {path} (expected {' or '.join(names)})")
     if not path.exists():
-        raise UsageError(f"checkpoint not found: {path}")
+        raise MissingFileError(f"checkpoint not found: {path}")
     return path
 
 
@@ -63,7 +63,7 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = "best") -> dict[str, 
     """Load the checkpoint at ``path`` (a file or a run folder, see `resolve_checkpoint`).
 
     The returned dict has the keys described in the module docstring plus ``path`` (the file read).
-    A missing, unreadable or foreign file raises `UsageError` with one line saying which and why.
+    A missing, unreadable or foreign file raises `MissingFileError` or `CheckpointError` with one line saying which and why.
     """
     from npgrad.serialization import load
 
@@ -72,14 +72,15 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = "best") -> dict[str, 
         state = load(file)
     except Exception as exc:  # any reader failure means the file is not a usable checkpoint
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"cannot read checkpoint {file}: {reason}") from None
+        raise CheckpointError(f"cannot read checkpoint {file}: {reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UsageError(f"{file} is not an npgrad training checkpoint (it has no 'format: {FORMAT}' entry)")
+        raise CheckpointError(f"{file} is not an npgrad training checkpoint (it has no 'format: {FORMAT}' entry)")
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
-        raise UsageError(f"{file} was written by a newer npgrad (checkpoint format {state['format_version']}); upgrade npgrad")
+        raise CheckpointError(f"{file} was written by a newer npgrad (checkpoint format {state['format_version']}); "
+                              "upgrade npgrad")
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
-        raise UsageError(f"checkpoint {file} is incomplete: missing {', '.join(missing)}")
+        raise CheckpointError(f"checkpoint {file} is incomplete: missing {', '.join(missing)}")
     state["path"] = str(file)
     return state
 

@@ -1,11 +1,4 @@
-"""The ``npgrad`` command: train, evaluate and use models from the terminal.
-
-    npgrad train                       # LeNet-BN on the bundled Fashion-MNIST subset
-    npgrad train --model resnet18 --dataset cifar10 --data-dir data --augment
-    npgrad eval runs/lenet_bn-fashion-mnist-small-20250101-120000
-    npgrad predict RUN --input test_images/ --out submission.csv
-    npgrad models
-    npgrad info RUN/best.safetensors
+"""The parser and the subcommands of the ``npgrad`` command (see `npgrad.cli` for the package map).
 
 Mistakes a user can make (unknown model, missing data, bad option values, unreadable
 checkpoint, unwritable output folder) print ``npgrad: error: <message>`` and exit with
@@ -16,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -25,69 +17,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from npgrad.train import config as cfg
-from npgrad.train.errors import UsageError
-
-_EPILOG_DATASETS = """\
-datasets (--dataset):
-  fashion-mnist-small   a 10-class Fashion-MNIST subset shipped with npgrad (works offline)
-  fashion-mnist, mnist  the IDX files (train-images-idx3-ubyte[.gz], ...) in --data-dir
-  cifar10               the python or binary CIFAR-10 batches in --data-dir
-  folder:PATH           class-per-subfolder images: PATH/training_set/<class>/*.jpg and
-                        PATH/test_set/<class>/*.jpg (the Kaggle cats-vs-dogs layout), or
-                        PATH/<class>/*.jpg with a --val-split held out for validation
-  csv:TRAIN_CSV         a CSV with an image-path column and a label column (--image-col,
-                        --label-col); paths are relative to the CSV's folder or --image-root;
-                        a --val-split is held out for validation
-"""
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the hand-wrapped epilogs as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        # Options whose default is decided later (None) say so in their own help text.
-        if action.default is None or action.default is argparse.SUPPRESS or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _nonnegative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
-    try:
-        value = json.loads(raw)  # numbers, true/false, null, [lists]
-    except json.JSONDecodeError:
-        value = raw  # anything else is a string
-    return key.replace("-", "_"), value
+from npgrad.cli import builders, session
+from npgrad.cli.options import (
+    DEFAULT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_OUT,
+    FILE_CHANNELS,
+    FILE_IMAGE_SIZE,
+    TRAIN_OPTIONS,
+    Formatter,
+    dataset_choices,
+    datasets_epilog,
+    hyper_help,
+    key_value,
+    lr_help,
+    make_config,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    read_config_file,
+    scheduler_help,
+    to_toml,
+)
+from npgrad.data.datasets.registry import datasets
+from npgrad.errors import InvalidArgumentError, NpgradError
+from npgrad.optim.registry import OPTIMIZERS, SCHEDULERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="npgrad",
         description="npgrad: deep learning on NumPy. Train, evaluate and use image classifiers.",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         epilog="Run 'npgrad COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"npgrad {__version__}")
@@ -105,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     # ------------------------------------------------------------------ train
-    d = cfg.DEFAULTS
+    d, t = DEFAULT.data, DEFAULT.training
     train = sub.add_parser(
         "train", help="train a model and write a run folder (history, curves, checkpoints)",
         description="Train a model. With no options: LeNet-BN on the bundled Fashion-MNIST subset.\n\n"
@@ -113,61 +67,62 @@ def build_parser() -> argparse.ArgumentParser:
         "curves.png, last.safetensors (every epoch) and best.safetensors (best validation accuracy).\n"
         "Ctrl-C stops cleanly after the current step and saves last.safetensors; --resume RUN\n"
         "continues exactly where it stopped.",
-        formatter_class=_Formatter, epilog=_EPILOG_DATASETS,
+        formatter_class=Formatter, epilog=datasets_epilog(),
     )
+    train.add_argument("--config", default=None, metavar="TOML",
+                       help="read the options from a TOML file (the layout --print-config writes); flags override it")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config as TOML (defaults, --config file, flags) and exit")
     g = train.add_argument_group("model")
     g.add_argument("--model", default=None, metavar="NAME",
-                   help=f"a model of the zoo, see 'npgrad models' (default: {d['model']})")
-    g.add_argument("--model-arg", action="append", type=_key_value, default=None, metavar="KEY=VALUE",
+                   help=f"a model of the zoo, see 'npgrad models' (default: {DEFAULT.model.name})")
+    g.add_argument("--model-arg", action="append", type=key_value, default=None, metavar="KEY=VALUE",
                    help="an option of the model's builder, e.g. --model-arg dropout=0.5 (repeatable; values are JSON)")
     g = train.add_argument_group("data")
-    g.add_argument("--dataset", default=None, metavar="SPEC", help=f"what to train on, see below (default: {d['dataset']})")
+    g.add_argument("--dataset", default=None, metavar="SPEC",
+                   help=f"what to train on: {dataset_choices()}; see below (default: {d.dataset})")
     g.add_argument("--data-dir", default=None, metavar="DIR",
-                   help=f"folder holding the fashion-mnist / mnist / cifar10 files (default: {d['data_dir']})")
+                   help=f"folder holding the {' / '.join(e.name for e in datasets() if e.files)} files "
+                        f"(default: {DEFAULT_DATA_DIR})")
     g.add_argument("--image-root", default=None, metavar="DIR", help="base folder of the image paths of a csv: dataset "
                    "(default: the CSV's folder)")
     g.add_argument("--image-col", default=None, metavar="NAME",
-                   help=f"image-path column of a csv: dataset (default: {d['image_col']})")
+                   help=f"image-path column of a csv: dataset (default: {d.image_col})")
     g.add_argument("--label-col", default=None, metavar="NAME",
-                   help=f"label column of a csv: dataset (default: {d['label_col']})")
-    g.add_argument("--image-size", type=_positive_int, default=None, metavar="N",
-                   help=f"images are resized to NxN (default: the dataset's own size; {d['image_size']} for folder:/csv:)")
+                   help=f"label column of a csv: dataset (default: {d.label_col})")
+    g.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+                   help=f"images are resized to NxN (default: the dataset's own size; {FILE_IMAGE_SIZE} for folder:/csv:)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                   help=f"1 (grayscale) or 3 (RGB) for folder:/csv: images (default: {d['channels']})")
-    g.add_argument("--val-split", type=_nonnegative_float, default=None, metavar="F",
+                   help=f"1 (grayscale) or 3 (RGB) for folder:/csv: images (default: {FILE_CHANNELS})")
+    g.add_argument("--val-split", type=nonnegative_float, default=None, metavar="F",
                    help=f"fraction of the training data held out for validation when the dataset has no test split "
-                        f"(default: {d['val_split']}); with a test split, the test split is the validation set")
+                        f"(default: {d.val_split}); with a test split, the test split is the validation set")
     g.add_argument("--augment", action="store_true", default=None,
                    help="augment the training images: random crops after zero padding of max(2, size/8) pixels, "
-                        "and horizontal flips except for mnist (default: off)")
+                        "and horizontal flips except where mirroring changes the class, as for mnist (default: off)")
     g = train.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help=f"number of epochs (default: {d['epochs']})")
-    g.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help=f"batch size (default: {d['batch_size']})")
-    g.add_argument("--optimizer", choices=tuple(cfg.OPTIMIZERS), default=None,
-                   help=f"optimizer (default: {d['optimizer']})")
-    g.add_argument("--lr", type=_positive_float, default=None, metavar="LR",
-                   help="learning rate (default: " + ", ".join(f"{k} {v['lr']:g}" for k, v in cfg.OPTIMIZERS.items()) + ")")
-    g.add_argument("--momentum", type=_nonnegative_float, default=None, metavar="M",
-                   help="momentum of sgd and rmsprop (default: sgd 0.9, rmsprop 0)")
-    g.add_argument("--weight-decay", type=_nonnegative_float, default=None, metavar="WD",
-                   help="weight decay (default: "
-                   + ", ".join(f"{k} {v['weight_decay']:g}" for k, v in cfg.OPTIMIZERS.items()) + ")")
-    g.add_argument("--scheduler", choices=tuple(cfg.SCHEDULERS), default=None,
-                   help=f"learning-rate schedule (default: {d['scheduler']}): "
-                   + "; ".join(f"{k}: {v}" for k, v in cfg.SCHEDULERS.items()))
-    g.add_argument("--scheduler-arg", action="append", type=_key_value, default=None, metavar="KEY=VALUE",
+    g.add_argument("--epochs", type=positive_int, default=None, metavar="N", help=f"number of epochs (default: {t.epochs})")
+    g.add_argument("--batch-size", type=positive_int, default=None, metavar="N", help=f"batch size (default: {t.batch_size})")
+    g.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None,
+                   help=f"optimizer (default: {DEFAULT.optimizer.name})")
+    g.add_argument("--lr", type=positive_float, default=None, metavar="LR", help=lr_help())
+    g.add_argument("--momentum", type=nonnegative_float, default=None, metavar="M", help=hyper_help("momentum", "momentum"))
+    g.add_argument("--weight-decay", type=nonnegative_float, default=None, metavar="WD",
+                   help=hyper_help("weight_decay", "weight decay"))
+    g.add_argument("--scheduler", choices=tuple(SCHEDULERS), default=None, help=scheduler_help())
+    g.add_argument("--scheduler-arg", action="append", type=key_value, default=None, metavar="KEY=VALUE",
                    help="override a scheduler argument, e.g. --scheduler-arg gamma=0.5 (repeatable)")
-    g.add_argument("--early-stopping", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--early-stopping", type=positive_int, default=None, metavar="N",
                    help="stop when the validation accuracy has not improved for N epochs (default: off)")
     g.add_argument("--seed", type=int, default=None,
-                   help=f"seed of weight init, shuffling, augmentation and splits (default: {d['seed']})")
+                   help=f"seed of weight init, shuffling, augmentation and splits (default: {t.seed})")
     g = train.add_argument_group("run")
-    g.add_argument("--out", default=None, metavar="DIR", help=f"parent folder of the run folders (default: {d['out']})")
+    g.add_argument("--out", default=None, metavar="DIR", help=f"parent folder of the run folders (default: {DEFAULT_OUT})")
     g.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                    help="continue a run from its last.safetensors (or the given checkpoint) in the same run folder; "
                         "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
-    g.add_argument("--limit-batches", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--limit-batches", type=positive_int, default=None, metavar="N",
                    help="use only the first N batches of each epoch: a quick smoke test of a setup")
     train.set_defaults(func=cmd_train)
 
@@ -177,14 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a checkpoint (a run folder means its best.safetensors). Without --dataset\n"
         "it is evaluated on the run's own validation data (the test split, or the same held-out split).\n"
         "Prints loss, accuracy and per-class accuracy, and writes a confusion-matrix PNG.",
-        formatter_class=_Formatter, epilog=_EPILOG_DATASETS,
+        formatter_class=Formatter, epilog=datasets_epilog(),
     )
     ev.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or a .safetensors checkpoint")
     ev.add_argument("--dataset", default=None, metavar="SPEC",
-                    help="data to evaluate on: the test split of a built-in dataset, folder:PATH (its test_set, "
+                    help="data to evaluate on: the test split of a registered dataset, folder:PATH (its test_set, "
                          "else all of it) or csv:CSV (all rows)")
     _add_data_location(ev)
-    ev.add_argument("--batch-size", type=_positive_int, default=256, metavar="N", help="batch size")
+    ev.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
     ev.add_argument("--out", default=None, metavar="PNG",
                     help="where to write the confusion matrix (default: confusion_matrix.png next to the checkpoint)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -199,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CSV's folder unless --image-root says otherwise). Images are converted to the channels and\n"
         "size the model was trained on. Writes 'image,label' rows with class names: the Kaggle\n"
         "submission shape.",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
     )
     pr.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or a .safetensors checkpoint")
     pr.add_argument("--input", required=True, metavar="DIR_OR_CSV", help="a folder of images or a CSV listing them")
@@ -208,22 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="base folder of the CSV's image paths (default: the CSV's folder)")
     pr.add_argument("--image-col", default=None, metavar="NAME",
                     help="image column of the input CSV (default: the one used in training, else 'image')")
-    pr.add_argument("--batch-size", type=_positive_int, default=256, metavar="N", help="batch size")
+    pr.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
     pr.set_defaults(func=cmd_predict)
 
     # ----------------------------------------------------------------- models
     mo = sub.add_parser("models", help="list the model zoo with parameter counts",
                         description="List the models 'npgrad train --model' accepts, with their parameter counts "
-                        "for the given input (models are built, not run).", formatter_class=_Formatter)
-    mo.add_argument("--in-channels", type=_positive_int, default=1, metavar="C", help="input channels")
-    mo.add_argument("--image-size", type=_positive_int, default=28, metavar="N", help="input height and width")
-    mo.add_argument("--num-classes", type=_positive_int, default=10, metavar="K", help="number of classes")
+                        "for the given input (models are built, not run).", formatter_class=Formatter)
+    mo.add_argument("--in-channels", type=positive_int, default=1, metavar="C", help="input channels")
+    mo.add_argument("--image-size", type=positive_int, default=28, metavar="N", help="input height and width")
+    mo.add_argument("--num-classes", type=positive_int, default=10, metavar="K", help="number of classes")
     mo.set_defaults(func=cmd_models)
 
     # ------------------------------------------------------------------- info
     info = sub.add_parser("info", help="show what a checkpoint holds",
                           description="Show a checkpoint's config, epoch, best accuracy, history and tensors.",
-                          formatter_class=_Formatter)
+                          formatter_class=Formatter)
     info.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder (its best.safetensors) or a checkpoint file")
     info.set_defaults(func=cmd_info)
     return parser
@@ -241,58 +196,73 @@ def _progress(args: argparse.Namespace) -> bool:
     return not args.no_progress and sys.stderr.isatty()
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from npgrad.train.trainer import NonFiniteLossError
-
-    options = {k: v for k, v in vars(args).items() if k in cfg.TRAIN_OPTIONS and v is not None}
+def _train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config options of this invocation: the --config file's, overridden by the flags given."""
+    flags = {k: v for k, v in vars(args).items() if k in TRAIN_OPTIONS and v is not None}
+    if args.config is None:
+        return flags
     if args.resume is not None:
-        session = cfg.resume_session(args.resume, options)
+        raise InvalidArgumentError("--config cannot be used with --resume: a resumed run keeps its settings")
+    return {**read_config_file(args.config), **flags}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from npgrad.train import NonFiniteLossError
+
+    options = _train_options(args)
+    if args.print_config:
+        if args.resume is not None:
+            raise InvalidArgumentError("--print-config cannot be used with --resume")
+        print(to_toml(make_config(options), options.get("out") or DEFAULT_OUT), end="")
+        return 0
+    if args.resume is not None:
+        run = session.resume_session(args.resume, options)
     else:
-        session = cfg.new_session(options)
-    trainer = session.trainer(progress=_progress(args))
-    c = session.config
-    if session.resumed_from is None:
-        trainer.log(f"run folder: {session.run_dir}")
+        run = session.new_session(options)
+    trainer = run.trainer(progress=_progress(args))
+    c, spec = run.config, run.config.data_spec
+    if run.resumed_from is None:
+        trainer.log(f"run folder: {run.run_dir}")
     else:
-        for note in session.notes:
+        for note in run.notes:
             print(note, file=sys.stderr)
         where = f"epoch {trainer.epoch + 1}" + (f", step {trainer.steps_done + 1}" if trainer.steps_done else "")
-        trainer.log(f"resuming {session.resumed_from} at {where}")
-    opt = c["optimizer"]
-    opt_args = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in opt.items() if k not in ("name", "lr"))
-    trainer.log(f"model     {c['model']['name']}: {session.num_parameters:,} parameters, "
-          f"{c['in_channels']}x{c['image_size']}x{c['image_size']} -> {c['num_classes']} classes")
-    trainer.log(f"data      {c['data']['dataset']}: {session.train_size:,} train / {session.val_size:,} val images"
-          + (", augmented" if c.get("augmentation") else ""))
-    trainer.log(f"training  {c['training']['epochs']} epochs, batch {c['training']['batch_size']}, {opt['name']} lr {opt['lr']:g}"
-          + (f" ({opt_args})" if opt_args else "") + f", {c['scheduler']['name']} schedule")
+        trainer.log(f"resuming {run.resumed_from} at {where}")
+    opt = c.optimizer
+    opt_args = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in opt.settings.items() if k != "lr")
+    trainer.log(f"model     {c.model.name}: {run.model.num_parameters():,} parameters, "
+                f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
+    trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
+                + (", augmented" if spec.augmentation else ""))
+    trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {opt.name} lr {opt.lr:g}"
+                + (f" ({opt_args})" if opt_args else "") + f", {c.scheduler.name} schedule")
     start = time.perf_counter()
     try:
-        trainer.fit(session.train_loader, session.val_loader, epochs=c["training"]["epochs"])
+        trainer.fit(run.train_loader, run.val_loader, epochs=c.training.epochs)
     except NonFiniteLossError as exc:
         print(f"npgrad: training stopped: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - start
     if trainer.stop_reason in ("interrupted", "aborted"):
-        print(f"stopped by Ctrl-C; continue with: npgrad train --resume {session.run_dir}", file=sys.stderr)
+        print(f"stopped by Ctrl-C; continue with: npgrad train --resume {run.run_dir}", file=sys.stderr)
         return 130
     best = trainer.best
-    monitored = "val" if session.val_loader is not None else "train"
+    monitored = "val" if run.val_loader is not None else "train"
     best_text = f"best {monitored} accuracy {best[1]:.4f} at epoch {best[0]}" if best else "no finished epoch"
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
-    trainer.log(f"run folder: {session.run_dir}")
+    trainer.log(f"run folder: {run.run_dir}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from npgrad.train.metrics import confusion_matrix, per_class_accuracy, predictions
+    from npgrad.train import confusion_matrix, evaluate, per_class_accuracy, predictions
     from npgrad.train.plots import plot_confusion_matrix
 
-    model_setup = cfg.load_for_inference(args.checkpoint)
-    data_name, dataset = cfg.eval_dataset(model_setup.config, args.dataset, args.data_dir, args.image_root)
-    loader = cfg.make_loader(model_setup.config, dataset, train=False, batch_size=args.batch_size)
-    result, logits, targets = model_setup.trainer(progress=_progress(args)).evaluate(loader, return_outputs=True)
-    classes = model_setup.config["classes"]
+    model_setup = session.load_for_inference(args.checkpoint)
+    data_name, dataset = builders.eval_dataset(model_setup.config, args.dataset, args.data_dir, args.image_root)
+    loader = builders.make_loader(model_setup.config, dataset, train=False, batch_size=args.batch_size)
+    result, logits, targets = evaluate(model_setup.model, loader, progress=_progress(args), return_outputs=True)
+    classes = model_setup.config.data_spec.classes
     confusion = confusion_matrix(predictions(logits), targets, len(classes))
     recall = per_class_accuracy(confusion)
 
@@ -308,44 +278,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {acc_text}  {row[k]:>7}  {row.sum():>6}")
     out = Path(args.out) if args.out else Path(model_setup.path).parent / "confusion_matrix.png"
     try:
-        plot_confusion_matrix(confusion, classes, out, title=f"{model_setup.config['model']['name']} on {data_name}")
+        plot_confusion_matrix(confusion, classes, out, title=f"{model_setup.config.model.name} on {data_name}")
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"confusion matrix: {out}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from npgrad._fileio import atomic_write
-    from npgrad.train.metrics import predictions
+    from npgrad.train import predict, predictions
 
-    model_setup = cfg.load_for_inference(args.checkpoint)
-    dataset = cfg.prediction_dataset(model_setup.config, args.input, image_col=args.image_col, image_root=args.image_root)
+    model_setup = session.load_for_inference(args.checkpoint)
+    dataset = builders.prediction_dataset(model_setup.config, args.input, image_col=args.image_col, image_root=args.image_root)
     out = Path(args.out)
     if not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
-    classes = model_setup.config["classes"]
-    trainer = model_setup.trainer()
-    loader = cfg.make_loader(model_setup.config, dataset, batch_size=args.batch_size)
+        raise InvalidArgumentError(f"cannot write {out}: folder {out.parent} does not exist")
+    classes = model_setup.config.data_spec.classes
+    loader = builders.make_loader(model_setup.config, dataset, batch_size=args.batch_size)
     try:
-        logits = trainer.predict(loader)
+        logits = predict(model_setup.model, loader)
     except (FileNotFoundError, ValueError) as exc:  # an image listed but missing, or not decodable
         if not str(exc).startswith(("cannot decode image", "[Errno")):
             raise
-        raise UsageError(str(exc).splitlines()[0]) from None
+        raise InvalidArgumentError(str(exc).splitlines()[0]) from None
     try:
         with atomic_write(out, newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["image", "label"])
             writer.writerows((image, classes[p]) for image, p in zip(dataset.image_ids, predictions(logits)))
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(dataset):,} predictions to {out}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    rows = cfg.model_table(args.in_channels, args.image_size, args.num_classes)
+    rows = builders.model_table(args.in_channels, args.image_size, args.num_classes)
     width = max(len(r[0]) for r in rows)
     print(f"models for {args.in_channels}x{args.image_size}x{args.image_size} inputs, {args.num_classes} classes:")
     print(f"{'name':<{width}}  {'parameters':>11}  description")
@@ -409,8 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.func(args)
-    except UsageError as exc:
-        print(f"npgrad: error: {exc}", file=sys.stderr)
+    except NpgradError as exc:
+        print(f"npgrad: error: {builders.one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nnpgrad: interrupted", file=sys.stderr)

@@ -273,7 +273,7 @@ def test_models_and_info(tmp_path, capsys):
 
 
 def test_the_command_runs_as_a_module():
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     result = subprocess.run([sys.executable, "-m", "npgrad", "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0 and "train" in result.stdout and "predict" in result.stdout
     result = subprocess.run([sys.executable, "-m", "npgrad", "train", "--model", "nope"], capture_output=True, text=True,

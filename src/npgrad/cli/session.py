@@ -1,0 +1,176 @@
+"""A run of ``npgrad train`` (new or resumed) and a trained model loaded for ``eval``/``predict``: built from configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import npgrad
+from npgrad.cli import builders
+from npgrad.cli.config import RunConfig
+from npgrad.cli.options import DEFAULT_OUT, RESUME_OPTIONS, dataset_slug, make_config
+from npgrad.errors import CheckpointError, InvalidArgumentError
+from npgrad.optim.registry import get_scheduler
+from npgrad.train import Trainer, load_checkpoint
+
+
+@dataclass
+class Session:
+    """Everything `npgrad train` builds for one run, ready to make its `Trainer`."""
+
+    config: RunConfig
+    run_dir: Path
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    scheduler_interval: str
+    train_loader: Any
+    val_loader: Any
+    state: dict[str, Any] | None = None  # the checkpoint resumed from
+    resumed_from: str | None = None
+    notes: list[str] = field(default_factory=list)  # things the user should know about this setup
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_loader.dataset)
+
+    @property
+    def val_size(self) -> int:
+        return len(self.val_loader.dataset) if self.val_loader is not None else 0
+
+    def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
+        t = self.config.training
+        trainer = Trainer(
+            self.model, self.optimizer, scheduler=self.scheduler, scheduler_interval=self.scheduler_interval,
+            out_dir=self.run_dir, config=self.config.to_dict(), early_stopping=t.early_stopping, progress=progress,
+            log=log, limit_batches=t.limit_batches,
+        )
+        if self.state is not None:
+            trainer.load_state_dict(self.state)
+        return trainer
+
+
+def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
+    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and loaders."""
+    spec, train, val = builders.build_data(config)
+    config = dataclasses.replace(config, spec=spec)
+    npgrad.manual_seed(config.training.seed)
+    model = builders.build_model(config)
+    train_loader = builders.make_loader(config, train, train=True)
+    val_loader = builders.make_loader(config, val) if val is not None else None
+    limit = config.training.limit_batches
+    steps = min(len(train_loader), limit) if limit else len(train_loader)
+    optimizer = builders.build_optimizer(config, model)
+    scheduler, interval = builders.build_scheduler(config, optimizer, steps)
+    return config, (model, optimizer, scheduler, interval, train_loader, val_loader)
+
+
+def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
+    """Create ``out/<model>-<dataset>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... if taken); never reuses a folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file, not a folder")
+    base = f"{config.model.name}-{dataset_slug(config.data.dataset)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for i in itertools.count(1):
+        run_dir = out / (base if i == 1 else f"{base}-{i}")
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError:
+            if not out.is_dir():  # a parent of out is a file
+                raise InvalidArgumentError(f"cannot create the run folder {run_dir}: a parent is a file") from None
+            continue
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
+        if not os.access(run_dir, os.W_OK):
+            raise InvalidArgumentError(f"the run folder {run_dir} is not writable")
+        return run_dir
+    raise AssertionError("unreachable")
+
+
+def write_config(config: RunConfig, run_dir: Path) -> None:
+    from npgrad._fileio import atomic_write
+
+    with atomic_write(run_dir / "config.json") as f:
+        json.dump(config.to_dict(), f, indent=2)
+        f.write("\n")
+
+
+def new_session(options: dict[str, Any]) -> Session:
+    """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``."""
+    config = make_config(options)
+    builders.check_model_name(config.model.name)
+    config, built = _build(config)
+    run_dir = make_run_dir(options.get("out") or DEFAULT_OUT, config)
+    write_config(config, run_dir)
+    return Session(config, run_dir, *built)
+
+
+def resume_session(path: str, options: dict[str, Any]) -> Session:
+    """Rebuild the run of checkpoint ``path`` (a run folder means its last.safetensors) to continue it.
+
+    Only `RESUME_OPTIONS` may be given: a resumed run keeps its settings, so that it continues
+    exactly as it would have without the interruption.
+    """
+    fixed = [k for k in options if k not in RESUME_OPTIONS]
+    if fixed:
+        raise InvalidArgumentError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming: the run keeps its "
+                                   f"settings (only --epochs, --data-dir and --image-root may be given with --resume)")
+    state = load_checkpoint(path, prefer="last")
+    config = RunConfig.from_dict(state["config"], source=str(state["path"]))
+    done = int(state["epoch"])
+    notes = []
+    training, data = config.training, config.data
+    if "epochs" in options:
+        if options["epochs"] < done:
+            raise InvalidArgumentError(f"--epochs {options['epochs']}: the run has already completed {done} epochs")
+        planned = training.epochs
+        schedule = get_scheduler(config.scheduler.name)
+        if options["epochs"] != planned and not schedule.extendable:
+            raise InvalidArgumentError(f"a {schedule.name} run cannot be extended: its cycle ends after the planned "
+                                       f"{planned} epochs")
+        if options["epochs"] != planned and schedule.planned:
+            notes.append(f"note: the {schedule.name} schedule was planned for {planned} epochs; it continues from its "
+                         f"saved state, not stretched to {options['epochs']}")
+        training = dataclasses.replace(training, epochs=options["epochs"])
+    data = dataclasses.replace(data, **{k: options[k] for k in ("data_dir", "image_root") if k in options})
+    config = dataclasses.replace(config, training=training, data=data)
+    if done >= training.epochs and not state.get("step"):
+        raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
+                                   f"train longer")
+    config, built = _build(config)
+    run_dir = Path(state["path"]).parent
+    write_config(config, run_dir)
+    return Session(config, run_dir, *built, state, state["path"], notes)
+
+
+@dataclass
+class InferenceSetup:
+    """A trained model rebuilt from a checkpoint, in eval mode, with its config."""
+
+    config: RunConfig
+    path: str
+    epoch: int
+    model: Any = field(repr=False)
+
+
+def load_for_inference(path: str) -> InferenceSetup:
+    """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights."""
+    state = load_checkpoint(path, prefer="best")
+    config = RunConfig.from_dict(state["config"], source=str(state["path"]))
+    if config.spec is None:
+        raise CheckpointError(f"checkpoint {state['path']} has no data spec (classes, preprocessing) in its config")
+    model = builders.build_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {state['path']} does not fit model {config.model.name}: "
+                              f"{builders.one_line(exc)}") from None
+    model.eval()
+    return InferenceSetup(config, state["path"], int(state["epoch"]), model)
+
