@@ -48,7 +48,9 @@ def test_a_0_1_run_folder_evaluates_predicts_shows_info_and_resumes(tmp_path, ca
     assert "resuming" in capsys.readouterr().out and "at epoch 2, step 2" in (run / "train.log").read_text()
     last = load_checkpoint(run / "last.safetensors")
     epoch_2 = {k: v for k, v in last["history"][1].items() if k not in ("time_s", "img_per_s")}
-    assert epoch_2 == RESUMED_EPOCH_2_0_1  # bit-identical to what 0.1 itself computed when resuming
+    # What 0.1 itself computed when resuming, to float32 rounding: the losses are float32 sums whose last bits
+    # depend on the BLAS kernel the machine picks (bit-identical on the machine that recorded them).
+    assert epoch_2 == pytest.approx(RESUMED_EPOCH_2_0_1, rel=1e-6)
     assert json.loads((run / "config.json").read_text()) == last["config"]
 
 
