@@ -1,11 +1,18 @@
 """What the benchmark scripts share: thread pinning, the machine header, timing, peak RSS, output, data.
 
-**Import this module before NumPy** (the scripts import it first). At import it reads
-``--threads N`` from the command line (default: ``os.cpu_count()``) and sets
-``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` to N: BLAS libraries
-read them once, when NumPy loads them. `import_torch` gives PyTorch the same count with
-``torch.set_num_threads``, so both frameworks compute with N threads. Subprocesses started
-by a script inherit the environment.
+**Import this module before NumPy** (the scripts import it first). At import it
+
+* reads ``--threads N`` from the command line (default: ``os.cpu_count()``) and sets
+  ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` to N: BLAS libraries
+  read them once, when NumPy loads them. `import_torch` gives PyTorch the same count with
+  ``torch.set_num_threads``, so every framework computes with N threads;
+* removes ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` from the environment. Some machines set
+  them as a workaround for old OpenBLAS builds; they pin OpenBLAS to older kernels (on the
+  development machine, AVX2 instead of AVX-512: a float32 GEMM ran 1.3-1.6x slower), which a
+  user's machine does not do. The headers print the kernel OpenBLAS then picks
+  (`blas_architecture`, threadpoolctl's ``architecture``).
+
+Subprocesses started by a script (the workers of every framework) inherit this environment.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ from types import ModuleType
 from typing import Any
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# Machine-level OpenBLAS overrides that users' machines do not have (see the module docstring).
+BLAS_KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# A round started or ended above this 1-minute load average is flagged as taken on a busy machine.
+BUSY_LOAD = 0.3
 REPO = Path(__file__).resolve().parents[1]
 # The full Fashion-MNIST (IDX files) next to the repository: ../shared/data/fashion-mnist.
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
@@ -53,7 +64,12 @@ def _pin_blas_threads(threads: int) -> int:
     return threads
 
 
+def _remove_blas_kernel_overrides() -> dict[str, str]:
+    return {name: os.environ.pop(name) for name in BLAS_KERNEL_OVERRIDES if name in os.environ}
+
+
 THREADS = _pin_blas_threads(_threads_from_argv(sys.argv[1:]))
+REMOVED_BLAS_OVERRIDES = _remove_blas_kernel_overrides()
 
 
 def add_common_arguments(parser: Any, window: float | None) -> None:
@@ -67,13 +83,14 @@ def add_common_arguments(parser: Any, window: float | None) -> None:
 
 
 def worker_env(framework: str) -> dict[str, str]:
-    """The environment of a worker subprocess measuring ``framework`` ('npgrad' or 'torch').
+    """The environment of a worker subprocess measuring ``framework`` ('npgrad', 'torch', 'chainer', 'mygrad').
 
     ``import npgrad`` tunes glibc's malloc for the whole process (npgrad/_memory.py); the
-    scripts import npgrad even in PyTorch's workers, so those get ``NPGRAD_KEEP_FREED_MEMORY=0``:
-    PyTorch is measured with the C library's default malloc, as its users run it.
+    scripts import npgrad even in PyTorch's workers, so every worker but npgrad's gets
+    ``NPGRAD_KEEP_FREED_MEMORY=0``: each other framework is measured with the C library's
+    default malloc, as its users run it.
     """
-    return {**os.environ, "NPGRAD_KEEP_FREED_MEMORY": "0"} if framework == "torch" else dict(os.environ)
+    return dict(os.environ) if framework == "npgrad" else {**os.environ, "NPGRAD_KEEP_FREED_MEMORY": "0"}
 
 
 def import_torch() -> ModuleType | None:
@@ -115,14 +132,79 @@ def _blas() -> str:
         return "unknown"
 
 
+def blas_architecture() -> str:
+    """The CPU kernel family NumPy's OpenBLAS runs in this process (threadpoolctl's ``architecture``), or 'unknown'."""
+    import numpy as np  # noqa: F401  (loads the BLAS library, so threadpoolctl can see it)
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    kernels = sorted({str(info.get("architecture")) for info in threadpool_info()
+                      if info.get("user_api") == "blas" and info.get("architecture")})
+    return ", ".join(kernels) or "unknown"
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (NaN where the OS does not give one)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (/proc/stat), None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished (waited-for) children: the benchmark's own load."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+class OtherLoad:
+    """The load other programs put on the machine while a round runs, in busy cores (0 = idle, 1 = one full core).
+
+    The 1-minute load average counts the benchmark's own workers (a 2-thread worker alone reads
+    about 2), so it cannot tell an idle machine from a busy one during a run. This meter takes the
+    machine's busy CPU time (/proc/stat) minus the CPU time of this process and its workers over
+    the wall time between `start` and `stop`. Use it around workers that have finished by `stop`.
+    """
+
+    def start(self) -> OtherLoad:
+        self._busy, self._own, self._wall = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+        return self
+
+    def stop(self) -> float:
+        """Average busy cores of other processes since `start` (NaN where /proc/stat is missing)."""
+        busy = _busy_cpu_seconds()
+        if busy is None or self._busy is None:
+            return float("nan")
+        others = (busy - self._busy) - (_own_cpu_seconds() - self._own)
+        return max(others, 0.0) / max(time.perf_counter() - self._wall, 1e-9)
+
+
 def machine_info() -> dict[str, Any]:
-    """CPU model, logical cores, BLAS, versions (Python, NumPy, npgrad, torch), threads used and the date."""
+    """CPU model, cores, BLAS and its kernel, versions, threads, the load average and the date."""
     import numpy as np
 
     return {
         "cpu": _cpu_model(),
         "logical_cores": os.cpu_count(),
         "blas": _blas(),
+        "blas_architecture": blas_architecture(),
+        "removed_blas_overrides": REMOVED_BLAS_OVERRIDES,
+        "load_average_start": load_average(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "npgrad": _version("npgrad"),
@@ -133,9 +215,18 @@ def machine_info() -> dict[str, Any]:
 
 
 def format_machine(info: dict[str, Any]) -> str:
+    removed = ", ".join(f"{k}={v}" for k, v in info["removed_blas_overrides"].items())
     return (f"{info['cpu']}, {info['logical_cores']} logical cores; {info['threads']} threads (BLAS and PyTorch)\n"
-            f"BLAS {info['blas']}; Python {info['python']}, NumPy {info['numpy']}, npgrad {info['npgrad']}, "
-            f"torch {info['torch']}; {info['date']}")
+            f"BLAS {info['blas']}, kernel {info['blas_architecture']}"
+            f"{f' (removed from the environment: {removed})' if removed else ''}; Python {info['python']}, "
+            f"NumPy {info['numpy']}, npgrad {info['npgrad']}, torch {info['torch']}; {info['date']}\n"
+            f"load average at start: {info['load_average_start']:.2f}")
+
+
+def finish_machine(info: dict[str, Any]) -> str:
+    """Record the load average at the end of a run in ``info``; the line that reports it."""
+    info["load_average_end"] = load_average()
+    return f"load average at end: {info['load_average_end']:.2f} (start: {info['load_average_start']:.2f})"
 
 
 # ------------------------------------------------------------------------ timing

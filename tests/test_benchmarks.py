@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from npgrad.data.datasets.bundled import BUNDLED_DIR
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -21,9 +23,9 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 MACHINE_KEYS = {"cpu", "logical_cores", "blas", "python", "numpy", "npgrad", "torch", "threads", "date"}
 
 
-def run(script: str, *args: str) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
-                                                         os.environ.get("PYTHONPATH", "")])}
+def run(script: str, *args: str, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--threads", "1", *args],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -51,21 +53,71 @@ def test_bench_models_worker_prints_one_json_line():
 
 
 def test_bench_models_driver_table_and_json(tmp_path):
+    frameworks = ["npgrad", "torch"] if HAS_TORCH else ["npgrad"]
     out = run("bench_models.py", "--models", "mlp", "--rounds", "1", "--window", "0", "--batch-size", "8",
-              "--num-batches", "1", "--data", str(BUNDLED_DIR), "--json", str(tmp_path / "models.json"))
-    assert "| mlp" in out and "import npgrad" in out
+              "--num-batches", "1", "--data", str(BUNDLED_DIR), "--json", str(tmp_path / "models.json"),
+              "--frameworks", *frameworks, env={"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576"})
+    assert "| mlp" in out and "import npgrad" in out and "load average at end" in out
     report = read_report(tmp_path / "models.json")
+    # The machine's OpenBLAS overrides are removed for every worker, and the header says so.
+    assert report["machine"]["removed_blas_overrides"] == {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576"}
+    assert "removed from the environment: OPENBLAS_CORETYPE=Haswell" in out
     assert report["settings"]["import_npgrad_s"] > 0
     (row,) = report["rows"]
-    assert row["model"] == "mlp" and row["params"] > 0
-    frameworks = ["npgrad", "torch"] if HAS_TORCH else ["npgrad"]
+    assert row["model"] == "mlp" and row["params"] > 0 and row["busy_rounds"] in (0, 1)
     for framework in frameworks:
         assert row[framework]["train_img_per_s"] > 0 and row[framework]["infer_img_per_s"] > 0
+        assert row[framework]["train_img_per_s_min"] <= row[framework]["train_img_per_s"] <= row[framework]["train_img_per_s_max"]
+        assert row["rounds"][framework][0]["other_load_cores"] >= 0
         assert row[framework]["peak_rss_train_mb"] > 0
         assert len(row["rounds"][framework]) == 1
     if HAS_TORCH:
         assert row["torch"]["params"] == row["params"]
         assert row["train_ratio"] > 0 and row["infer_ratio"] > 0 and isinstance(row["rss_ok"], bool)
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet", "lenet_bn", "three_layer_convnet", "resnet18"])
+def test_peer_models_mirror_the_zoo(model, tmp_path):
+    """MyGrad's version of each benchmarked model has npgrad's parameter count and runs a training step."""
+    pytest.importorskip("mygrad")
+    import numpy as np
+
+    import npgrad
+
+    batches = tmp_path / "batches.npz"
+    rng = np.random.default_rng(0)
+    np.savez(batches, x=rng.random((8, 1, 28, 28), dtype=np.float32), y=rng.integers(0, 10, 8))
+    result = json.loads(run("peers.py", "--worker", "mygrad", model, "--window", "0", "--batch-size", "8",
+                            "--batches-file", str(batches)).strip())
+    options = {"stem": "imagenet"} if model == "resnet18" else {}
+    expected = npgrad.models.create(model, in_channels=1, num_classes=10, image_size=28, **options).num_parameters()
+    assert result["params"] == expected
+    assert result["train_img_per_s"] > 0 and result["infer_img_per_s"] > 0
+
+
+OTHER_LOAD_CHECK = """
+import common  # before NumPy, as every benchmark script
+import subprocess, sys, time
+
+SPIN = "import time\\nt = time.time()\\nwhile time.time() - t < 1.5: pass"
+meter = common.OtherLoad().start()
+subprocess.run([sys.executable, "-c", SPIN])  # a waited-for child is the benchmark's own load
+own = meter.stop()
+meter = common.OtherLoad().start()
+other = subprocess.Popen([sys.executable, "-c", SPIN])
+time.sleep(1.5)
+foreign = meter.stop()  # read before the child is waited for: its CPU time is another program's
+other.wait()
+print(own, foreign)
+"""
+
+
+def test_other_load_meter_separates_own_workers_from_other_programs():
+    done = subprocess.run([sys.executable, "-c", OTHER_LOAD_CHECK], cwd=BENCHMARKS, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    own, foreign = map(float, done.stdout.split())
+    # Other programs on a shared machine add the same load to both readings; the spinning child adds up to one core.
+    assert foreign - own > 0.3, (own, foreign)
 
 
 def test_bench_ops_quick(tmp_path):
