@@ -144,3 +144,18 @@ def test_accuracy_one_short_epoch(tmp_path):
     assert 0 <= row["final_test_acc"] <= 1 and row["mean_epoch_s"] > 0
     (epoch,) = row["epochs"]
     assert epoch["train_loss"] > 0
+
+
+def test_profile_ops_tables_and_json(tmp_path):
+    out = run("profile_ops.py", "--models", "lenet_bn", "--steps", "1", "--batch-size", "8", "--num-batches", "1",
+              "--data", str(BUNDLED_DIR), "--json", str(tmp_path / "profile.json"))
+    assert "## lenet_bn: training step" in out and "## lenet_bn: inference" in out
+    (row,) = read_report(tmp_path / "profile.json")["rows"]
+    ours = row["npgrad"]
+    # Every op the model runs is timed: conv, batch norm, sigmoid, pooling, linear, the loss, forward and backward.
+    for op in ("Conv2d.forward", "Conv2d.backward", "AvgPool2d.backward", "Linear.forward", "CrossEntropy.forward"):
+        assert ours["train"]["ops_ms"][op] > 0, op
+    assert "Conv2d.backward" not in ours["infer"]["ops_ms"] and ours["infer"]["ops_ms"]["Conv2d.forward"] > 0
+    assert sum(ours["train"]["ops_ms"].values()) <= ours["train"]["step_ms"]
+    if HAS_TORCH:
+        assert row["torch"]["train"]["step_ms"] > 0 and row["torch"]["train"]["ops_ms"]
