@@ -9,6 +9,7 @@ from npgrad.errors import InvalidArgumentError
 from npgrad.models._common import check_positive, image_hw, resolve_stem
 from npgrad.models.registry import register
 from npgrad.nn import functional as F
+from npgrad.nn.fusion import layer_then_batch_norm
 
 
 class Residual(nn.Module):
@@ -30,8 +31,8 @@ class Residual(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
+        y = F.relu(layer_then_batch_norm(self.conv1, self.bn1, x))  # bn(conv(x)), folded in inference (nn.fusion)
+        y = layer_then_batch_norm(self.conv2, self.bn2, y)
         shortcut = x if self.conv3 is None else self.conv3(x)
         return F.relu(y + shortcut)
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npgrad.tensor import Tensor
+from npgrad.tensor import Tensor, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -485,6 +485,11 @@ class Sequential(_ModuleSequence):
         return Sequential(OrderedDict(items))
 
     def forward(self, input: Any) -> Any:
+        """Each module in turn; under ``no_grad()`` in evaluation a layer's batch norm is folded into it (`nn.fusion`)."""
+        if not is_grad_enabled():
+            from npgrad.nn.fusion import run_sequence  # nn.fusion builds on the layers, which build on this module
+
+            return run_sequence(self, input)
         for module in self:
             input = module(input)
         return input
