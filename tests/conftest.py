@@ -1,3 +1,9 @@
+import os
+import subprocess
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,3 +15,34 @@ def rng() -> np.random.Generator:
     """A fixed-seed generator, and the global npgrad generator seeded too."""
     npgrad.manual_seed(0)
     return np.random.default_rng(0)
+
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture
+def mpirun() -> Callable[..., subprocess.CompletedProcess]:
+    """``mpirun(code, n=2)``: run Python ``code`` on ``n`` MPI ranks; fails the test unless every rank exits 0.
+
+    Skips without mpi4py or an mpiexec. The ranks import this checkout's npgrad, one BLAS thread each.
+    ``check=False`` returns the finished process whatever its status (for failure tests).
+    """
+    pytest.importorskip("mpi4py")
+    from npgrad.distributed import find_mpiexec, mpiexec_command
+
+    try:
+        find_mpiexec()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+
+    def run(code: str, n: int = 2, check: bool = True, timeout: float = 120,
+            argv: Sequence[str] = ()) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
+                   OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = mpiexec_command(n, ["-c", textwrap.dedent(code), *argv])
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        if check and done.returncode != 0:
+            pytest.fail(f"mpiexec -n {n} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}")
+        return done
+
+    return run

@@ -181,3 +181,29 @@ def test_manual_seed_makes_random_tensors_reproducible():
     np.testing.assert_array_equal(a.data, npgrad.randn(4).data)
     npgrad.set_rng_state(state)
     np.testing.assert_array_equal(b.data, npgrad.rand(4).data)
+
+
+def test_post_accumulate_grad_hook_sees_the_complete_gradient_once():
+    w = npgrad.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x = npgrad.Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.copy()))
+    ((w * x).sum() + (w * w).sum()).backward()  # two paths into w, summed before the hook
+    assert len(seen) == 1 and np.allclose(seen[0], x.data + 2 * w.data)
+    handle.remove()
+    (w * x).sum().backward()
+    assert len(seen) == 1
+    with pytest.raises(RuntimeError, match="leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+def test_weights_are_ready_right_after_their_layer_in_backward():
+    """The last layer's weight is complete before the first layer's backward runs (what DDP's overlap needs)."""
+    from npgrad import nn
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    order = []
+    for name, p in model.named_parameters():
+        p.register_post_accumulate_grad_hook(lambda t, name=name: order.append(name))
+    model(npgrad.randn(5, 4)).sum().backward()
+    assert [n.split(".")[0] for n in order] == ["4", "4", "2", "2", "0", "0"]

@@ -45,8 +45,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Load the heavier subpackages (`data`, `models`, `train`) on first use, keeping `import npgrad` fast."""
-    if name in ("data", "models", "train"):
+    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`) on first use, keeping `import npgrad` fast."""
+    if name in ("data", "distributed", "models", "train"):
         import importlib
 
         return importlib.import_module(f"npgrad.{name}")

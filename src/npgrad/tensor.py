@@ -66,6 +66,26 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
+class RemovableHandle:
+    """Returned by the ``register_*_hook`` methods (of `Module`, of `Tensor`); ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Callable[..., Any]]):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class Tensor:
     """An n-dimensional array that records operations for automatic differentiation.
 
@@ -82,7 +102,7 @@ class Tensor:
             accumulated by ``backward()``; users may read and assign it.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_retains_grad", "_grad_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
     __hash__ = object.__hash__
 
@@ -91,6 +111,7 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self._node: tuple | None = None
         self._retains_grad = False
+        self._grad_hooks: dict[int, Callable[[Tensor], None]] | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -177,6 +198,21 @@ class Tensor:
         """Keep ``grad`` for this non-leaf tensor during ``backward()``."""
         self._retains_grad = True
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(self)`` during ``backward()`` as soon as this leaf's ``grad`` is complete.
+
+        PyTorch's hook of the same name: the gradient is final for this backward (every path to
+        this leaf has been summed into it) while the rest of the graph is still being differentiated;
+        data-parallel training starts reducing finished gradients there. Leaves only.
+        """
+        if not self.is_leaf:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors (parameters, inputs) take this hook")
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        handle = RemovableHandle(self._grad_hooks)
+        self._grad_hooks[handle.id] = hook
+        return handle
+
     def zero_(self) -> Tensor:
         self.data[...] = 0
         return self
@@ -225,6 +261,8 @@ class Tensor:
             if node._node is None or node._retains_grad:
                 _accumulate(node, g)
             if node._node is None:
+                for hook in list((node._grad_hooks or {}).values()):
+                    hook(node)
                 continue
             fn, ctx, parents = node._node
             if ctx.saved is None:
@@ -453,7 +491,10 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         visited.add(id(tensor))
         stack.append((tensor, True))
         if tensor._node is not None:
-            for parent in tensor._node[2]:
+            # Pushed last input first, so the first input (the activation flowing through, by
+            # convention) is explored first: then a layer's weights come right after it in the
+            # reversed order, and their gradients are complete as early as possible in backward.
+            for parent in reversed(tensor._node[2]):
                 if parent is not None and parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order

@@ -30,10 +30,11 @@ from npgrad.data.transforms import (
     ToFloat,
     Transform,
 )
+from npgrad.data.sampler import DistributedSampler
 
 __all__ = [
-    "CIFAR10", "CSVImageDataset", "CenterCrop", "Compose", "DataLoader", "Dataset", "FashionMNIST", "ImageFiles",
-    "ImageFolder", "MNIST", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Resize", "Subset", "TensorDataset",
+    "CIFAR10", "CSVImageDataset", "CenterCrop", "Compose", "DataLoader", "Dataset", "DistributedSampler", "FashionMNIST",
+    "ImageFiles", "ImageFolder", "MNIST", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Resize", "Subset", "TensorDataset",
     "ToFloat", "Transform", "UNLABELLED", "collate", "datasets", "fashion_mnist_small", "load_image", "random_split",
     "transforms",
 ]

@@ -4,7 +4,8 @@ Reproducibility: epoch ``k`` of a loader with seed ``s`` draws its permutation a
 passed to its transform from ``numpy.random.SeedSequence([s, k])``, so epoch ``k`` gives the
 same batches whether or not epochs ``0..k-1`` ran in this process. Each ``iter(loader)``
 runs the current epoch and advances the counter; `set_epoch` and `state_dict` /
-`load_state_dict` move or restore it for an exact resume.
+`load_state_dict` move or restore it for an exact resume. A ``sampler`` (such as
+`DistributedSampler`) replaces the permutation: the loader sets its epoch before each epoch.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from npgrad.data.dataset import Dataset
+from npgrad.data.sampler import epoch_permutation, epoch_seeds
 from npgrad.data.transforms import ToFloat
 
 Batch = tuple[np.ndarray, np.ndarray]
@@ -45,6 +48,9 @@ class DataLoader:
             otherwise its items are fetched one by one and stacked (see `collate`).
         batch_size: items per batch; the last batch is smaller unless ``drop_last``.
         shuffle: a fresh permutation each epoch (see the module docstring), else in order.
+        sampler: an iterable of dataset indices with a length (e.g. a `DistributedSampler`), read
+            once per epoch instead of the loader's own order; its ``set_epoch`` (if any) is called
+            with the loader's epoch first. Not with ``shuffle`` (the sampler decides the order).
         drop_last: drop the last batch when it has fewer than ``batch_size`` items.
         seed: seeds the shuffling and the random transforms (``None``: drawn once from OS
             entropy at construction and kept in `state_dict`).
@@ -59,7 +65,9 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, sampler: Any = None) -> None:
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler decides the order)")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         if prefetch < 0:
@@ -71,10 +79,11 @@ class DataLoader:
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
         self.transform = ToFloat() if transform is None else transform
         self.prefetch = int(prefetch)
+        self.sampler = sampler
         self.epoch = 0
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset if self.sampler is None else self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -90,10 +99,16 @@ class DataLoader:
         self.seed = int(state["seed"])
 
     def __iter__(self) -> Iterator[Batch]:
-        order_seq, augment_seq = np.random.SeedSequence([self.seed, self.epoch]).spawn(2)
+        _, augment_seq = epoch_seeds(self.seed, self.epoch)
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(self.epoch)
+            order = np.fromiter(self.sampler, dtype=np.int64)
+        elif self.shuffle:
+            order = epoch_permutation(len(self.dataset), self.seed, self.epoch)
+        else:
+            order = np.arange(len(self.dataset))
         self.epoch += 1
-        n = len(self.dataset)
-        order = np.random.default_rng(order_seq).permutation(n) if self.shuffle else np.arange(n)
         batches = self._batches(order, np.random.default_rng(augment_seq))
         return _prefetched(batches, self.prefetch) if self.prefetch else batches
 
