@@ -34,7 +34,8 @@ class Context:
     Attributes:
         saved: the arrays passed to `save_for_backward`, as a tuple.
         needs_input_grad: one bool per positional input of ``forward``: True when
-            that input is a Tensor that requires grad. Backward may skip work
+            that input is a Tensor that requires grad and gradient recording is on
+            (all False under ``no_grad()``). Backward may skip work
             (and return ``None``) for inputs that do not need a gradient.
     """
 
@@ -62,14 +63,15 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the op for autograd."""
-        needs_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        recording = is_grad_enabled()  # under no_grad nothing needs a gradient: kernels save nothing for backward
+        needs_grad = tuple(recording and isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs_grad)
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *arrays, **kwargs)
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
         result = Tensor(out)
-        if any(needs_grad) and is_grad_enabled():
+        if any(needs_grad):
             result.requires_grad = True
             result._node = (cls, ctx, tuple(a if isinstance(a, Tensor) else None for a in args))
         return result
