@@ -38,6 +38,22 @@ def test_topk_matches_a_sort_based_reference():
         M.topk_accuracy(logits, targets, 11)
 
 
+def test_topk_counts_ties_once_like_torch_topk():
+    """All-equal logits: the first k classes are the top k (they scored 1.0 when ties all counted)."""
+    logits = np.zeros((10, 10), dtype=np.float32)
+    targets = np.arange(10)
+    assert M.topk_accuracy(logits, targets, 5) == 0.5
+    assert M.topk_accuracy(logits, targets, 1) == M.accuracy(logits, targets) == 0.1
+    # Ties on coarse (integer) logits against a stable sort of -logits.
+    rng = np.random.default_rng(1)
+    logits = rng.integers(0, 3, (300, 8)).astype(np.float32)
+    targets = rng.integers(0, 8, 300)
+    order = np.argsort(-logits, axis=1, kind="stable")
+    for k in (1, 2, 5):
+        expected = np.mean([t in row[:k] for t, row in zip(targets, order)])
+        assert M.topk_accuracy(logits, targets, k) == pytest.approx(expected)
+
+
 def test_confusion_matrix_and_per_class_accuracy():
     preds = np.array([0, 1, 1, 2, 2, 2])
     targets = np.array([0, 1, 2, 2, 2, 1])

@@ -76,15 +76,23 @@ def topk_correct_count(logits: Any, targets: Any, k: int) -> int:
     if not 1 <= k <= c:
         raise ValueError(f"topk_accuracy: k must be in [1, {c}] for {c} classes, got {k}")
     targets = _targets(targets, n, "topk_accuracy")
-    # The target is in the top k iff fewer than k logits are strictly greater than its own
-    # (so a tie at the k-th place counts as correct; no sort needed).
+    # The k largest logits, ties broken towards the lower class index (a stable sort of -logits;
+    # argmax picks the same first maximum, torch.topk leaves the order of ties unspecified): the
+    # target is among them iff fewer than k classes rank before it, i.e. have a larger logit, or an
+    # equal logit and a lower index. No sort needed.
     target_logit = np.take_along_axis(logits, targets[:, None], axis=1)  # (N, 1)
-    rank = np.count_nonzero(logits > target_logit, axis=1)  # (N,)
+    lower_index = np.arange(c)[None, :] < targets[:, None]  # (N, C)
+    rank = np.count_nonzero((logits > target_logit) | ((logits == target_logit) & lower_index), axis=1)  # (N,)
     return int(np.count_nonzero(rank < k))
 
 
 def topk_accuracy(logits: Any, targets: Any, k: int) -> float:
-    """Fraction of samples whose target is among the ``k`` highest logits. ``logits``: (N, C)."""
+    """Fraction of samples whose target is among the ``k`` highest logits. ``logits``: (N, C).
+
+    Exactly k classes are picked per sample, as with ``torch.topk``; among equal logits the lower
+    class index ranks first (PyTorch leaves that order unspecified). So all-equal logits score
+    k / C on uniformly spread targets, not 1, and k = 1 is `accuracy` (the first maximum).
+    """
     n = _array(logits).shape[0]
     return topk_correct_count(logits, targets, k) / n if n else float("nan")
 
