@@ -1,6 +1,6 @@
 """Neural-network building blocks with PyTorch's API: `Module`, layers, losses, `init`, `functional`, `summary`."""
 
-from npgrad.nn import functional, init, utils
+from npgrad.nn import functional, init, parallel, utils
 from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.dropout import Dropout
@@ -18,5 +18,5 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
     "LeakyReLU", "Linear",
     "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "parallel", "summary", "utils",
 ]
