@@ -31,9 +31,9 @@ EQUIVALENCE = """
     dist.init_process_group()
     rank, world = dist.get_rank(), dist.get_world_size()
 
-    def make_model():
+    def make_model(sync):
         npgrad.manual_seed(0)
-        norm = [nn.SyncBatchNorm(4) if batch_norm and world > 1 else nn.BatchNorm2d(4)] if batch_norm else []
+        norm = [nn.SyncBatchNorm(4) if sync else nn.BatchNorm2d(4)] if batch_norm else []
         return nn.Sequential(nn.Conv2d(1, 4, 3), *norm, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).to(dtype)
 
     rng = np.random.default_rng(1)
@@ -54,10 +54,10 @@ EQUIVALENCE = """
         return losses
 
     if world == 1:  # a world of one: DDP is the plain model
-        ddp = DistributedDataParallel(make_model())
+        ddp = DistributedDataParallel(make_model(sync=True))
         print("ok", train(ddp, DataLoader(data, per_rank, shuffle=True, seed=7, transform=transform))[-1])
         raise SystemExit
-    model = make_model()
+    model = make_model(sync=True)
     if rank == 1:  # different initial weights on rank 1: the wrapper must broadcast rank 0's
         for p in model.parameters():
             p.data += 1
@@ -70,7 +70,7 @@ EQUIVALENCE = """
     gathered = dist.all_gather(None, np.concatenate([v.ravel().astype(np.float64) for v in state.values()]))
     assert np.array_equal(gathered[0], gathered[1]), "ranks disagree"
     if rank == 0:
-        reference = make_model()
+        reference = make_model(sync=False)
         ref_losses = train(reference, DataLoader(data, per_rank * world, shuffle=True, seed=7, transform=transform))
         tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
         np.testing.assert_allclose(mean_losses, ref_losses, **tol)
@@ -88,6 +88,13 @@ def test_two_ranks_train_like_one_process_on_the_global_batch(mpirun, dtype, ove
     buckets = eval(done.stdout.split("buckets")[1].split("max")[0])
     # last layer first; 0.0005 MiB = 524 bytes: the linear layer's bias, its weight, then the conv's 36 + 4
     assert buckets == ([3 + 3 * 144 + 4 + 36] if cap_mb == 25 else [3, 3 * 144, 40])
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_two_ranks_with_sync_batch_norm_train_like_one_process_with_batch_norm(mpirun, dtype):
+    """Weights, losses and the running statistics (in the state dict) of both ranks = the 1-process run's."""
+    mpirun(EQUIVALENCE, argv=[dtype, "1", "25", "1"])
 
 
 @pytest.mark.mpi
