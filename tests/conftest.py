@@ -35,7 +35,7 @@ def mpirun() -> Callable[..., subprocess.CompletedProcess]:
     except FileNotFoundError as error:
         pytest.skip(str(error))
 
-    def run(code: str, n: int = 2, check: bool = True, timeout: float = 120,
+    def run(code: str, n: int = 2, check: bool = True, timeout: float = 60,
             argv: Sequence[str] = ()) -> subprocess.CompletedProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
                    OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -237,3 +237,64 @@ def test_loss_weights_are_buffers():
     assert list(nn.BCEWithLogitsLoss(pos_weight=np.ones(3)).state_dict()) == ["pos_weight"]
     assert list(nn.MSELoss().state_dict()) == []
     assert loss.double().weight.dtype == np.float64
+
+
+def test_convert_sync_batchnorm_replaces_batch_norms_sharing_their_tensors():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, momentum=None), nn.Flatten(), nn.BatchNorm1d(8, affine=False))
+    model.eval()
+    weight, running_mean = model[1].weight, model[1].running_mean
+    before = model.state_dict()
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model and isinstance(model[1], nn.SyncBatchNorm) and isinstance(model[3], nn.SyncBatchNorm)
+    assert model[1].weight is weight and model[1].running_mean is running_mean and model[1].momentum is None
+    assert model[3].weight is None and not model[1].training
+    assert list(model.state_dict()) == list(before)
+    root = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm2d(3))
+    assert isinstance(root, nn.SyncBatchNorm) and root.num_features == 3
+
+
+def test_sync_batch_norm_in_one_process_is_batch_norm():
+    npgrad.manual_seed(0)
+    x = npgrad.randn(4, 3, 2, 2)
+    plain, sync = nn.BatchNorm2d(3), nn.SyncBatchNorm(3)
+    np.testing.assert_array_equal(sync(x).data, plain(x).data)
+    np.testing.assert_array_equal(sync.running_var.data, plain.running_var.data)
+    with pytest.raises(ValueError, match="process_group"):
+        nn.SyncBatchNorm(3, process_group=object())
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("shape", [(8, 3, 4, 4), (6, 5)])
+def test_sync_batch_norm_on_two_ranks_equals_batch_norm_of_the_whole_batch(mpirun, shape):
+    """Forward, dx, the summed weight/bias grads and the running statistics, against one BatchNorm over both shards."""
+    mpirun(f"""
+        import numpy as np
+        import npgrad
+        import npgrad.distributed as dist
+        from npgrad import nn
+        dist.init_process_group()
+        rank = dist.get_rank()
+        shape = {shape!r}
+        rng = np.random.default_rng(0)
+        x, upstream = rng.normal(3, 2, shape), rng.standard_normal(shape)
+        half = slice(rank * shape[0] // 2, (rank + 1) * shape[0] // 2)
+        sync = nn.SyncBatchNorm(shape[1]).double()
+        plain = nn.BatchNorm2d(shape[1]).double() if len(shape) == 4 else nn.BatchNorm1d(shape[1]).double()
+        for layer in (sync, plain):
+            layer.weight.data[...] = np.linspace(0.5, 2, shape[1])
+            layer.bias.data[...] = 0.3
+        for step in range(2):
+            xs, xp = npgrad.Tensor(x[half] + step, requires_grad=True), npgrad.Tensor(x + step, requires_grad=True)
+            ys, yp = sync(xs), plain(xp)
+            (ys * npgrad.Tensor(upstream[half])).sum().backward()
+            (yp * npgrad.Tensor(upstream)).sum().backward()
+            np.testing.assert_allclose(ys.data, yp.data[half], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(xs.grad, xp.grad[half], rtol=1e-10, atol=1e-12)
+            for p in sync.parameters():
+                dist.all_reduce(p.grad)  # the sum over ranks, as for the loss summed over both shards
+            np.testing.assert_allclose(sync.weight.grad, plain.weight.grad, rtol=1e-10)
+            np.testing.assert_allclose(sync.bias.grad, plain.bias.grad, rtol=1e-10)
+            sync.zero_grad(), plain.zero_grad()
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            np.testing.assert_allclose(getattr(sync, name).data, getattr(plain, name).data, rtol=1e-12, err_msg=name)
+    """)

@@ -270,3 +270,61 @@ def test_batch_norm_float32_large_offset_and_inference_path():
         evaluated = batch_norm(npgrad.Tensor(x), mean.astype(np.float32), var.astype(np.float32), training=False)
     assert evaluated.dtype == np.float32
     np.testing.assert_allclose(evaluated.data, expected, atol=2e-3)
+
+
+class _OneProcess:
+    """npgrad.distributed's interface for a world of one process."""
+
+    @staticmethod
+    def all_gather(tensor_list, x):
+        return [np.array(x)]
+
+    @staticmethod
+    def all_reduce(x, op="sum"):
+        assert op == "sum"
+
+
+class _Shards(_OneProcess):
+    """all_gather returns the (count, mean, M2) packs of given shards, whatever this process sends."""
+
+    def __init__(self, shards):
+        self.shards = shards
+
+    def all_gather(self, tensor_list, x):
+        packs = []
+        for shard in self.shards:
+            mean = shard.mean(axis=(0, 2))
+            packs.append(np.concatenate([[shard.size // shard.shape[1]], mean, ((shard - mean[:, None]) ** 2).sum(axis=(0, 2))]))
+        return packs
+
+
+def test_global_moments_of_shards_are_those_of_their_union():
+    from npgrad.ops.norm import _global_moments
+
+    rng = np.random.default_rng(0)
+    shards = [rng.normal(1000, 0.01, (n, 3, 5)) for n in (2, 7, 1)]  # a large mean: no E[x^2] - E[x]^2 here
+    whole = np.concatenate(shards)
+    n, mean, m2 = _global_moments(_Shards(shards), 0, np.zeros((1, 3, 1)), np.zeros((1, 3, 1)))
+    assert n == 50
+    np.testing.assert_allclose(mean.ravel(), whole.mean(axis=(0, 2)), rtol=1e-14)
+    np.testing.assert_allclose(m2.ravel(), ((whole - whole.mean(axis=(0, 2))[:, None]) ** 2).sum(axis=(0, 2)), rtol=1e-9)
+
+
+def test_sync_batch_norm_in_a_world_of_one_is_batch_norm(rng):
+    from npgrad.ops.norm import sync_batch_norm
+
+    x, weight = rng.standard_normal((4, 3, 5)), rng.standard_normal(3)
+    results = []
+    for sync in (False, True):
+        xt = npgrad.Tensor(x.copy(), requires_grad=True)
+        w = npgrad.Tensor(weight.copy(), requires_grad=True)
+        b = npgrad.Tensor(np.zeros(3), requires_grad=True)
+        running = [np.zeros(3), np.ones(3)]
+        if sync:
+            y = sync_batch_norm(xt, *running, w, b, 0.1, 1e-5, _OneProcess())
+        else:
+            y = batch_norm(xt, *running, w, b, training=True)
+        (y * npgrad.Tensor(np.arange(60.0).reshape(4, 3, 5))).sum().backward()
+        results.append((y.data, xt.grad, w.grad, b.grad, *running))
+    for plain, synced in zip(*results):
+        np.testing.assert_allclose(synced, plain, rtol=1e-12, atol=1e-12)

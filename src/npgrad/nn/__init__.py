@@ -1,6 +1,6 @@
 """Neural-network building blocks with PyTorch's API: `Module`, layers, losses, `init`, `functional`, `summary`."""
 
-from npgrad.nn import functional, init, utils
+from npgrad.nn import functional, init, parallel, utils
 from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.dropout import Dropout
@@ -9,7 +9,7 @@ from npgrad.nn.lazy import LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
 from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
 from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
-from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, SyncBatchNorm
 from npgrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from npgrad.nn.summary import ModelSummary, summary
 
@@ -18,5 +18,5 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
     "LeakyReLU", "Linear",
     "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "functional", "init", "parallel", "summary", "utils",
 ]

@@ -14,7 +14,7 @@ from npgrad.ops.loss import (
     mse_loss,
     multi_margin_loss,
 )
-from npgrad.ops.norm import batch_norm, group_norm, layer_norm
+from npgrad.ops.norm import batch_norm, group_norm, layer_norm, sync_batch_norm
 from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from npgrad.ops.shape import flatten
 
@@ -22,5 +22,5 @@ __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "flatten", "group_norm",
     "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss",
-    "relu", "sigmoid", "softmax", "tanh",
+    "relu", "sigmoid", "softmax", "sync_batch_norm", "tanh",
 ]

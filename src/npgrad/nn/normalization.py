@@ -1,4 +1,4 @@
-"""Normalisation layers: `BatchNorm1d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`.
+"""Normalisation layers: `BatchNorm1d`, `BatchNorm2d`, `SyncBatchNorm`, `LayerNorm`, `GroupNorm`.
 
 Default init (PyTorch's): weight 1, bias 0; running_mean 0, running_var 1.
 """
@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from npgrad import distributed as dist
 from npgrad.nn import functional as F
 from npgrad.nn import init
 from npgrad.nn.module import Module, Parameter
+from npgrad.ops.norm import sync_batch_norm
 from npgrad.tensor import Tensor
 
 
@@ -84,16 +86,20 @@ class _BatchNorm(Module):
         if update and momentum is None:
             momentum = 1.0 / (int(self.num_batches_tracked.item()) + 1)
         use_running = not self.training and self.track_running_stats
-        output = F.batch_norm(
+        output = self._normalize(
             input,
             self.running_mean if update or use_running else None,
             self.running_var if update or use_running else None,
-            self.weight, self.bias,
-            training=not use_running, momentum=0.0 if momentum is None else momentum, eps=self.eps,
+            training=not use_running, momentum=0.0 if momentum is None else momentum,
         )
         if update:
             self.num_batches_tracked.data += 1
         return output
+
+    def _normalize(self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, training: bool,
+                   momentum: float) -> Tensor:
+        return F.batch_norm(input, running_mean, running_var, self.weight, self.bias, training=training, momentum=momentum,
+                            eps=self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -112,6 +118,54 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_dims = (4,)
     _expected_layout = "(N, C, H, W)"
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm whose training statistics are those of the global batch of every MPI rank (see `_BatchNorm`).
+
+    For data-parallel training (`npgrad.nn.parallel.DistributedDataParallel`): in training mode,
+    with `npgrad.distributed` initialised over more than one process, the mean and variance are
+    computed over the union of the ranks' batches (one all_gather forward, one allreduce backward:
+    `npgrad.nn.functional.sync_batch_norm`), so R ranks of batch b normalise exactly like one
+    process of batch R*b, and the running statistics stay identical on every rank. Otherwise (a
+    single process, or evaluation) it is `BatchNorm2d`. Input (N, C, *) with at least 2 dims.
+    ``process_group`` must be None (npgrad has one group, the world).
+    """
+
+    _expected_dims = (2, 3, 4, 5)
+    _expected_layout = "(N, C, *)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group: None = None, *, bias: bool = True):
+        if process_group is not None:
+            raise ValueError("SyncBatchNorm: process_group must be None (npgrad.distributed has one group, the world)")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, bias=bias)
+
+    def _normalize(self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, training: bool,
+                   momentum: float) -> Tensor:
+        if training and dist.is_initialized() and dist.get_world_size() > 1:
+            return sync_batch_norm(input, running_mean, running_var, self.weight, self.bias, momentum, self.eps, dist)
+        return super()._normalize(input, running_mean, running_var, training, momentum)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: None = None) -> Module:
+        """``module`` with every `BatchNorm1d`/`BatchNorm2d` replaced by a `SyncBatchNorm` sharing its tensors.
+
+        The new layers take over the old ones' parameters and buffers (the same objects, so an
+        optimizer built before still updates them) and their training mode. Returns ``module``
+        (a new layer when ``module`` itself is a batch norm).
+        """
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                       process_group, bias=module.bias is not None)
+            sync._parameters.update(module._parameters)
+            sync._buffers.update(module._buffers)
+            sync.train(module.training)
+            return sync
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child, process_group)
+        return module
 
 
 class LayerNorm(Module):

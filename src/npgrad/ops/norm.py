@@ -14,6 +14,10 @@ broadcast as, and its backward is the closed form for every case:
        = (1/n) * inv_std * (n dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))
 
 with the means over the normalised axes (n values each) and dx_hat = dout * weight.
+
+Synchronised batch norm (`sync_batch_norm`, several processes each holding a shard of the
+batch) is the same kernel given a communicator: the statistics, and backward's two sums
+sum(dx_hat) and sum(dx_hat * x_hat), are those of the global batch.
 """
 
 from __future__ import annotations
@@ -63,20 +67,25 @@ class Normalize(Function):
     training=False: normalise with ``running_mean``/``running_var`` (constants), so
     dx = dout * weight * inv_std.
     weight and bias (or None) broadcast against the view as ``affine_shape``.
+    comm (batch norm in training only): an object with npgrad.distributed's ``all_gather`` and
+    ``all_reduce``; x is this process's shard of the batch and the statistics are the global
+    batch's. The gradients of weight and bias stay local (data parallelism averages them).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, view_shape, axes, affine_shape, eps,
-                training=True, running_mean=None, running_var=None, momentum=0.1):
+                training=True, running_mean=None, running_var=None, momentum=0.1, comm=None):
         xv = x.reshape(view_shape)
         stats_shape = tuple(1 if i in axes else size for i, size in enumerate(view_shape))
         affine_shape = (1,) * (len(view_shape) - len(affine_shape)) + tuple(affine_shape)  # aligned with the view
-        ctx.args = (x.shape, view_shape, axes, affine_shape, training, None if bias is None else bias.shape)
         if training:
             n = xv.size // math.prod(stats_shape)
-            mean = _sum(xv, axes) / n  # stats_shape
+            mean = _sum(xv, axes) / max(n, 1)  # stats_shape
             centered = xv - _row(mean, view_shape)  # (view_shape)
             sum_sq = _sum(centered, axes, centered)
+            if comm is not None:
+                n, mean, sum_sq = _global_moments(comm, n, mean, sum_sq)
+                centered = xv - _row(mean, view_shape)
             var = sum_sq / n  # biased
             if running_mean is not None:
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(running_mean.shape)
@@ -86,6 +95,8 @@ class Normalize(Function):
             var = running_var.astype(x.dtype, copy=False).reshape(stats_shape)
             centered = None  # rebuilt by backward if needed
         inv_std = 1 / np.sqrt(var + eps)  # stats_shape
+        ctx.args = (x.shape, view_shape, axes, affine_shape, training, None if bias is None else bias.shape,
+                    comm, n if training else None)
         ctx.save_for_backward(centered, mean, inv_std, x, weight)
         # y = x_hat * weight + bias as two passes, centered * scale + bias (or x * scale + shift in
         # evaluation, PyTorch's form); x_hat = centered * inv_std itself is never formed.
@@ -103,7 +114,7 @@ class Normalize(Function):
     @staticmethod
     def backward(ctx, dout):
         centered, mean, inv_std, x, weight = ctx.saved
-        x_shape, view_shape, axes, affine_shape, training, bias_shape = ctx.args  # affine_shape aligned with the view
+        x_shape, view_shape, axes, affine_shape, training, bias_shape, comm, n = ctx.args  # affine_shape aligned with the view
         dout = dout.reshape(view_shape)
         if centered is None and ctx.needs_input_grad[1]:
             centered = x.reshape(view_shape) - mean
@@ -121,6 +132,10 @@ class Normalize(Function):
                 dweight = unbroadcast(sum_gx, affine_shape).reshape(weight.shape)
             if ctx.needs_input_grad[2]:
                 dbias = unbroadcast(sum_g, affine_shape).reshape(bias_shape)
+            if comm is not None and dx_needs_sums:  # dx needs the global batch's sums; one packed allreduce
+                packed = np.concatenate([sum_g.ravel(), sum_gx.ravel()])
+                comm.all_reduce(packed, op="sum")
+                sum_g, sum_gx = (part.reshape(sum_g.shape) for part in np.split(packed, 2))
         else:  # layer / group norm: weight varies inside a group
             x_hat = centered * inv_std
             if ctx.needs_input_grad[1]:
@@ -130,8 +145,7 @@ class Normalize(Function):
             g, scale = (dout if w is None else dout * w), inv_std  # g = dx_hat
             sum_g, sum_gx = (_sum(g, axes), _sum(g, axes, x_hat)) if training else (None, None)
         if ctx.needs_input_grad[0]:
-            if training:  # dx = scale * (g - mean(g) - x_hat * mean(g * x_hat)), means over `axes`
-                n = g.size // inv_std.size
+            if training:  # dx = scale * (g - mean(g) - x_hat * mean(g * x_hat)), means over `axes` (n values)
                 dx = centered * _row(-sum_gx * inv_std / n, view_shape)
                 dx += g
                 dx -= _row(sum_g / n, view_shape)
@@ -140,6 +154,22 @@ class Normalize(Function):
                 dx = g * _row(scale, view_shape)
             dx = dx.reshape(x_shape)
         return dx, dweight, dbias
+
+
+def _global_moments(comm: Any, n: int, mean: np.ndarray, sum_sq: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The count, mean and sum of squared deviations of the union of every process's shard.
+
+    One all_gather of each shard's (count, mean, sum of squares about its own mean), combined
+    in float64 by Chan et al.'s rule: M2 = sum(M2_r) + sum(n_r (mean_r - mean)^2). Unlike a sum
+    of x^2 (E[x^2] - E[x]^2), this loses no precision when the mean is large against the spread.
+    """
+    packed = np.concatenate([[n], mean.ravel(), sum_sq.ravel()]).astype(np.float64)
+    shards = np.stack(comm.all_gather(None, packed))  # (processes, 1 + 2C)
+    counts, means, m2 = shards[:, :1], shards[:, 1:1 + mean.size], shards[:, 1 + mean.size:]
+    total = counts.sum()
+    global_mean = (counts * means).sum(axis=0) / total
+    global_m2 = m2.sum(axis=0) + (counts * (means - global_mean) ** 2).sum(axis=0)
+    return int(total), global_mean.reshape(mean.shape).astype(mean.dtype), global_m2.reshape(sum_sq.shape).astype(sum_sq.dtype)
 
 
 def _check_param(op: str, name: str, param: Any, expected: tuple[int, ...], input: Tensor) -> None:
@@ -162,6 +192,34 @@ def _running_stat(name: str, stat: Any, channels: int, input_shape: tuple[int, .
     if array.shape != (channels,):
         raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input shape {input_shape}, got {array.shape}")
     return array
+
+
+def _batch_norm_checks(op: str, input: Tensor, running_mean: Any, running_var: Any, weight: Any, bias: Any,
+                       training: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validate batch norm's arguments; returns the arrays behind the running statistics."""
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must have shape (N, C, *), got {input.shape}")
+    channels = input.shape[1]
+    running_mean = _running_stat("running_mean", running_mean, channels, input.shape)
+    running_var = _running_stat("running_var", running_var, channels, input.shape)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation mode (training=False)")
+    _check_param(op, "weight", weight, (channels,), input)
+    _check_param(op, "bias", bias, (channels,), input)
+    return running_mean, running_var
+
+
+def _batch_norm(input: Tensor, weight: Any, bias: Any, **options: Any) -> Tensor:
+    channels = input.shape[1]
+    return Normalize.apply(
+        input, weight, bias,
+        view_shape=(input.shape[0], channels, math.prod(input.shape[2:])),  # (N, C, L): the spatial axes merged
+        axes=(0, 2),
+        affine_shape=(channels, 1),
+        **options,
+    )
 
 
 def batch_norm(
@@ -191,27 +249,36 @@ def batch_norm(
     Returns:
         Tensor of ``input``'s shape: (x - mean) / sqrt(var + eps) * weight + bias.
     """
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm: input must have shape (N, C, *), got {input.shape}")
-    channels = input.shape[1]
-    running_mean = _running_stat("running_mean", running_mean, channels, input.shape)
-    running_var = _running_stat("running_var", running_var, channels, input.shape)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
-    if not training and running_mean is None:
-        raise ValueError("batch_norm: running_mean and running_var must be given in evaluation mode (training=False)")
-    if training and np.prod(input.shape) // max(channels, 1) <= 1:
+    running_mean, running_var = _batch_norm_checks("batch_norm", input, running_mean, running_var, weight, bias, training)
+    if training and np.prod(input.shape) // max(input.shape[1], 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input shape {input.shape}")
-    _check_param("batch_norm", "weight", weight, (channels,), input)
-    _check_param("batch_norm", "bias", bias, (channels,), input)
-    return Normalize.apply(
-        input, weight, bias,
-        view_shape=(input.shape[0], channels, math.prod(input.shape[2:])),  # (N, C, L): the spatial axes merged
-        axes=(0, 2),
-        affine_shape=(channels, 1),
-        eps=eps, training=training, running_mean=running_mean, running_var=running_var, momentum=momentum,
-    )
+    return _batch_norm(input, weight, bias, eps=eps, training=training, running_mean=running_mean, running_var=running_var,
+                       momentum=momentum)
 
+
+
+
+def sync_batch_norm(
+    input: Tensor,
+    running_mean: Tensor | np.ndarray | None,
+    running_var: Tensor | np.ndarray | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    momentum: float,
+    eps: float,
+    comm: Any,
+) -> Tensor:
+    """`batch_norm` in training mode over the global batch, of which ``input`` is this process's shard.
+
+    ``comm`` is `npgrad.distributed` (or any object with its ``all_gather`` and ``all_reduce``).
+    Every process must call it, in the same order, with the same number of channels. Forward
+    costs one all_gather of (count, mean, sum of squares) per channel; backward one allreduce
+    of (sum dout*w, sum dout*w*x_hat) per channel. The running statistics get the global batch's
+    mean and unbiased variance, identically on every process.
+    """
+    running_mean, running_var = _batch_norm_checks("sync_batch_norm", input, running_mean, running_var, weight, bias, True)
+    return _batch_norm(input, weight, bias, eps=eps, training=True, running_mean=running_mean, running_var=running_var,
+                       momentum=momentum, comm=comm)
 
 def layer_norm(
     input: Tensor,
