@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from npgrad.data.datasets.bundled import BUNDLED_DIR
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -92,3 +94,14 @@ def test_accuracy_one_short_epoch(tmp_path):
     assert 0 <= row["final_test_acc"] <= 1 and row["mean_epoch_s"] > 0
     (epoch,) = row["epochs"]
     assert epoch["train_loss"] > 0
+
+
+@pytest.mark.mpi
+def test_bench_distributed_table_and_json(tmp_path, mpirun):
+    out = run("bench_distributed.py", "--models", "lenet_bn", "--steps", "1", "--batch", "8", "--json", str(tmp_path / "d.json"))
+    report = read_report(tmp_path / "d.json")
+    rows = report["rows"]
+    assert [r["config"] for r in rows] == ["1 x 1", "1 x 2", "2 x 1 overlap", "2 x 1 after"]
+    assert [r["world"] for r in rows] == [1, 1, 2, 2] and [r["threads"] for r in rows] == [1, 2, 1, 1]
+    assert all(r["img_per_s"] > 0 and r["batch"] == 8 for r in rows)
+    assert rows[2]["allreduce_ms"] > 0 and rows[2]["buckets"] == 1 and "| lenet_bn | 2 x 1 overlap" in out
