@@ -172,3 +172,14 @@ def test_profile_ops_tables_and_json(tmp_path):
     assert sum(ours["train"]["ops_ms"].values()) <= ours["train"]["step_ms"]
     if HAS_TORCH:
         assert row["torch"]["train"]["step_ms"] > 0 and row["torch"]["train"]["ops_ms"]
+
+
+@pytest.mark.mpi
+def test_bench_distributed_table_and_json(tmp_path, mpirun):
+    out = run("bench_distributed.py", "--models", "lenet_bn", "--steps", "1", "--batch", "8", "--json", str(tmp_path / "d.json"))
+    report = read_report(tmp_path / "d.json")
+    rows = report["rows"]
+    assert [r["config"] for r in rows] == ["1 x 1", "1 x 2", "2 x 1 overlap", "2 x 1 after"]
+    assert [r["world"] for r in rows] == [1, 1, 2, 2] and [r["threads"] for r in rows] == [1, 2, 1, 1]
+    assert all(r["img_per_s"] > 0 and r["batch"] == 8 for r in rows)
+    assert rows[2]["allreduce_ms"] > 0 and rows[2]["buckets"] == 1 and "| lenet_bn | 2 x 1 overlap" in out

@@ -128,3 +128,19 @@ def test_a_failing_rank_ends_the_job(mpirun):
     assert done.returncode != 0
     assert "rank 1 failed" in done.stderr and "boom on purpose" in done.stderr
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.mpi
+def test_a_killed_rank_ends_the_job(mpirun):
+    start = time.monotonic()
+    done = mpirun("""
+        import os, signal
+        import numpy as np
+        import npgrad.distributed as dist
+        dist.init_process_group()
+        if dist.get_rank() == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        dist.all_reduce(np.zeros(3))
+    """, check=False, timeout=60)
+    assert done.returncode != 0
+    assert time.monotonic() - start < 30

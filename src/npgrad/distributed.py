@@ -21,6 +21,7 @@ rank dies of an uncaught exception, so the other ranks do not wait forever in a 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import traceback
@@ -78,10 +79,28 @@ def init_process_group(backend: str = "mpi") -> None:
         sys.excepthook = abort_job
 
 
+# What mpiexec tells its processes, read without loading MPI: MPICH / Intel MPI (PMI), Open MPI.
+_WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+
+
+def launched_world_size() -> int:
+    """The number of processes ``mpiexec`` started this one among (1 when not under ``mpiexec``). No MPI import."""
+    for name in _WORLD_SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value and value.isdigit():
+            return int(value)
+    return 1
+
+
 def destroy_process_group() -> None:
     """Forget the world (MPI itself is finalised at exit by mpi4py)."""
     global _comm
     _comm = None
+
+
+def abort(code: int = 1) -> None:
+    """End every process of the job now (``MPI_Abort``), e.g. after an error on this rank alone."""
+    _world().Abort(code)
 
 
 def is_available() -> bool:

@@ -313,3 +313,26 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main(["train", "--epochs", "0"]) == 2
     assert "expected a positive integer" in capsys.readouterr().err
     assert main([]) == 2
+
+
+@pytest.mark.mpi
+def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, monkeypatch):
+    """2 ranks x half the batch = 1 process (history, weights); the checkpoint resumes and evaluates without MPI."""
+    pytest.importorskip("mpi4py")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    common = ["--model", "lenet_bn", "--batch-size", "32", "--limit-batches", "3", "--scheduler", "none", "--no-progress"]
+    one, _ = _train(capfd, tmp_path / "one", "--epochs", "2", *common)
+    assert main(["train", "--out", str(tmp_path / "two"), "--epochs", "1", "--nproc", "2", *common]) == 0
+    output = capfd.readouterr()
+    assert output.out.count("epoch 1/1") == 1, output.out  # rank 0 alone prints
+    assert "batch 32 (2 processes x 16)" in output.out
+    two = _run_dir(tmp_path / "two")
+    assert main(["train", "--resume", str(two), "--epochs", "2"]) == 0  # the second epoch on one process
+    records = [json.loads((run / "history.json").read_text()) for run in (one, two)]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        np.testing.assert_allclose([r[key] for r in records[1]], [r[key] for r in records[0]], rtol=2e-4, err_msg=key)
+    weights = [load_checkpoint(run / "last.safetensors")["model"] for run in (one, two)]
+    for key, value in weights[0].items():
+        np.testing.assert_allclose(weights[1][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
+    assert main(["eval", str(two)]) == 0

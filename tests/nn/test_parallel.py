@@ -100,3 +100,33 @@ def test_two_ranks_with_sync_batch_norm_train_like_one_process_with_batch_norm(m
 @pytest.mark.mpi
 def test_a_world_of_one_trains(mpirun):
     assert "ok" in mpirun(EQUIVALENCE, n=1, argv=["float32", "1", "25", "0"]).stdout
+
+
+@pytest.mark.mpi
+def test_no_sync_accumulates_locally_and_a_missing_gradient_is_reported(mpirun):
+    mpirun("""
+        import numpy as np
+        import npgrad
+        import npgrad.distributed as dist
+        from npgrad import nn
+        from npgrad.nn.parallel import DistributedDataParallel
+        dist.init_process_group()
+        rank = dist.get_rank()
+        model = DistributedDataParallel(nn.Linear(2, 1, bias=False))
+        w = model.module.weight
+        x = npgrad.Tensor(np.full((1, 2), rank + 1.0, np.float32))   # d(sum y)/dw = x: 1 on rank 0, 2 on rank 1
+        with model.no_sync():
+            model(x).sum().backward()
+        assert w.grad.tolist() == [[rank + 1.0] * 2]                  # local only
+        model(x).sum().backward()
+        assert w.grad.tolist() == [[3.0, 3.0]]                       # mean over ranks of the accumulated 2x
+        # a parameter that takes no part in the loss: the next forward says which
+        two = DistributedDataParallel(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)))
+        two.module[1](x).sum().backward()
+        try:
+            two(x)
+        except RuntimeError as error:
+            assert "0.weight, 0.bias" in str(error), error
+        else:
+            raise AssertionError("missing gradients not reported")
+    """)

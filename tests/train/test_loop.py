@@ -88,3 +88,29 @@ def test_a_user_callback_needs_no_subclassing_and_can_stop_and_add_columns():
     assert trainer.stop_reason == "enough" and trainer.epoch == 2
     assert recorder.calls == ["batch"] * 4 + ["epoch 1"] + ["batch"] * 4 + ["epoch 2"]
     assert trainer.history[0]["double_acc"] == 2 * trainer.history[0]["train_acc"] and "time_s" in trainer.history[0]
+
+
+@pytest.mark.mpi
+def test_a_nan_loss_on_one_rank_skips_the_step_on_every_rank(mpirun):
+    mpirun("""
+        import numpy as np
+        import npgrad
+        import npgrad.distributed as dist
+        from npgrad import nn, optim
+        from npgrad.nn.parallel import DistributedDataParallel
+        from npgrad.train import Criterion, train_step
+        dist.init_process_group()
+        rank = dist.get_rank()
+        npgrad.manual_seed(0)
+        model = DistributedDataParallel(nn.Linear(3, 2))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        before = model.module.weight.data.copy()
+        x = np.ones((4, 3), np.float32)
+        if rank == 1:
+            x[0, 0] = np.nan
+        result = train_step(model, opt, Criterion(), npgrad.Tensor(x), np.zeros(4, np.int64))
+        assert np.isnan(result.loss), result.loss
+        assert np.array_equal(model.module.weight.data, before)
+        result = train_step(model, opt, Criterion(), npgrad.Tensor(np.ones((4, 3), np.float32)), np.zeros(4, np.int64))
+        assert np.isfinite(result.loss) and not np.array_equal(model.module.weight.data, before)
+    """)

@@ -166,15 +166,32 @@ def preprocessing(spec: DataSpec, train: bool = False) -> T.Compose:
     return T.Compose(steps)
 
 
-def make_loader(config: RunConfig, dataset: Any, train: bool = False, batch_size: int | None = None) -> data.DataLoader:
+def make_loader(config: RunConfig, dataset: Any, train: bool = False, batch_size: int | None = None,
+                world: tuple[int, int] = (0, 1)) -> data.DataLoader:
     """A DataLoader with the run's preprocessing: shuffled and augmented for training, in order otherwise.
 
     Training drops the last incomplete batch (when there is more than one batch) so that batch
-    norm never sees a batch of one image.
+    norm never sees a batch of one image. ``world`` = (rank, world size): with several processes
+    the training loader reads this rank's `DistributedSampler` shard with ``batch_size / world size``
+    per batch (so the global batch is ``batch_size``, and the ranks' batches together are the
+    batches of one process), and an evaluation loader reads the rank's interleaved part of the data.
     """
+    rank, size = world
     batch_size = batch_size or config.training.batch_size
-    return data.DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train and len(dataset) > batch_size,
-                           seed=config.training.seed, transform=preprocessing(config.data_spec, train=train))
+    seed = config.training.seed
+    sampler = None
+    if size > 1 and train:
+        if batch_size % size:
+            raise InvalidArgumentError(f"--batch-size {batch_size} is the global batch: it must be a multiple of the "
+                                       f"{size} processes")
+        batch_size //= size
+        sampler = data.DistributedSampler(dataset, size, rank, seed=seed)
+    elif size > 1:
+        dataset = data.Subset(dataset, range(rank, len(dataset), size))
+    count = len(dataset) if sampler is None else len(sampler)
+    return data.DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None,
+                           drop_last=train and count > batch_size, seed=seed,
+                           transform=preprocessing(config.data_spec, train=train), sampler=sampler)
 
 
 def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = None,

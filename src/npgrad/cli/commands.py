@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seed of weight init, shuffling, augmentation and splits (default: {t.seed})")
     g = train.add_argument_group("run")
     g.add_argument("--out", default=None, metavar="DIR", help=f"parent folder of the run folders (default: {DEFAULT_OUT})")
+    g.add_argument("--nproc", type=positive_int, default=None, metavar="N",
+                   help="data-parallel training on N processes of this machine: starts 'mpiexec -n N npgrad train ...' "
+                        "(needs npgrad[distributed]); --batch-size stays the global batch, split over the processes")
     g.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                    help="continue a run from its last.safetensors (or the given checkpoint) in the same run folder; "
                         "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change")
@@ -215,17 +218,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--print-config cannot be used with --resume")
         print(to_toml(make_config(options), options.get("out") or DEFAULT_OUT), end="")
         return 0
+    if args.nproc is not None and args.nproc > 1 and session.join_world()[1] == 1:
+        return _launch(args.nproc, args.argv)
     if args.resume is not None:
         run = session.resume_session(args.resume, options)
     else:
         run = session.new_session(options)
     trainer = run.trainer(progress=_progress(args))
     c, spec = run.config, run.config.data_spec
+    say = _printer(run.is_main)
     if run.resumed_from is None:
         trainer.log(f"run folder: {run.run_dir}")
     else:
         for note in run.notes:
-            print(note, file=sys.stderr)
+            say(note)
         where = f"epoch {trainer.epoch + 1}" + (f", step {trainer.steps_done + 1}" if trainer.steps_done else "")
         trainer.log(f"resuming {run.resumed_from} at {where}")
     opt = c.optimizer
@@ -234,17 +240,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
     trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
                 + (", augmented" if spec.augmentation else ""))
-    trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {opt.name} lr {opt.lr:g}"
+    ranks = run.world[1]
+    batch = f"batch {c.training.batch_size}" + (f" ({ranks} processes x {c.training.batch_size // ranks})" if ranks > 1 else "")
+    trainer.log(f"training  {c.training.epochs} epochs, {batch}, {opt.name} lr {opt.lr:g}"
                 + (f" ({opt_args})" if opt_args else "") + f", {c.scheduler.name} schedule")
+    if ranks > 1:
+        trainer.log(f"parallel  {ranks} MPI processes: DistributedDataParallel, batch norms synchronised")
     start = time.perf_counter()
     try:
         trainer.fit(run.train_loader, run.val_loader, epochs=c.training.epochs)
     except NonFiniteLossError as exc:
-        print(f"npgrad: training stopped: {exc}", file=sys.stderr)
+        say(f"npgrad: training stopped: {exc}")
         return 1
     elapsed = time.perf_counter() - start
     if trainer.stop_reason in ("interrupted", "aborted"):
-        print(f"stopped by Ctrl-C; continue with: npgrad train --resume {run.run_dir}", file=sys.stderr)
+        say(f"stopped by Ctrl-C; continue with: npgrad train --resume {run.run_dir}")
         return 130
     best = trainer.best
     monitored = "val" if run.val_loader is not None else "train"
@@ -252,6 +262,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
     trainer.log(f"run folder: {run.run_dir}")
     return 0
+
+
+def _printer(main: bool) -> Any:
+    """Print to stderr on the main process; do nothing on the other ranks."""
+    return (lambda text: print(text, file=sys.stderr)) if main else (lambda text: None)
+
+
+def _launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run this ``npgrad`` command on ``nproc`` MPI processes (``mpiexec``), without --nproc; its exit status."""
+    import subprocess
+
+    from npgrad.distributed import mpiexec_command
+
+    try:
+        import mpi4py  # noqa: F401 - the ranks need it; say so before starting them
+        command = mpiexec_command(nproc, ["-m", "npgrad", *_without_nproc(argv)])
+    except (ImportError, FileNotFoundError) as exc:
+        raise InvalidArgumentError(f"--nproc {nproc} needs mpi4py and an mpiexec: pip install 'npgrad[distributed]' "
+                                   f"({exc})") from None
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")  # one BLAS thread per process: the processes are the parallelism
+    return subprocess.run(command, env=env).returncode
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -367,19 +412,31 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     print(f"npgrad: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
 
+def _abort_other_ranks(code: int) -> None:
+    """Under mpiexec, end the whole job: the other ranks would otherwise wait for this one forever."""
+    from npgrad import distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        sys.stderr.flush()
+        dist.abort(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or an argparse error (already printed, status 2)
         return int(exc.code or 0)
+    args.argv = argv
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.func(args)
     except NpgradError as exc:
         print(f"npgrad: error: {builders.one_line(exc)}", file=sys.stderr)
+        _abort_other_ranks(2)
         return 2
     except KeyboardInterrupt:
         print("\nnpgrad: interrupted", file=sys.stderr)

@@ -25,13 +25,14 @@ class Session:
     """Everything `npgrad train` builds for one run, ready to make its `Trainer`."""
 
     config: RunConfig
-    run_dir: Path
+    run_dir: Path | None  # None on the ranks other than 0, which write nothing
     model: Any
     optimizer: Any
     scheduler: Any
     scheduler_interval: str
     train_loader: Any
     val_loader: Any
+    world: tuple[int, int] = (0, 1)  # (rank, number of processes)
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
@@ -42,33 +43,61 @@ class Session:
 
     @property
     def val_size(self) -> int:
-        return len(self.val_loader.dataset) if self.val_loader is not None else 0
+        if self.val_loader is None:
+            return 0
+        dataset = self.val_loader.dataset  # with several processes, this rank's Subset of the validation set
+        return len(dataset.dataset if self.world[1] > 1 else dataset)
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 (or the only process): the one that prints and writes the run folder."""
+        return self.world[0] == 0
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
+        main = self.is_main
         trainer = Trainer(
             self.model, self.optimizer, scheduler=self.scheduler, scheduler_interval=self.scheduler_interval,
-            out_dir=self.run_dir, config=self.config.to_dict(), early_stopping=t.early_stopping, progress=progress,
-            log=log, limit_batches=t.limit_batches,
+            out_dir=self.run_dir if main else None, config=self.config.to_dict(), early_stopping=t.early_stopping,
+            progress=progress and main, log=log if main else None, limit_batches=t.limit_batches,
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)
         return trainer
 
 
-def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
-    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and loaders."""
+def join_world() -> tuple[int, int]:
+    """(rank, world size): MPI's when started by ``mpiexec`` with several processes, else (0, 1) without importing MPI."""
+    from npgrad import distributed as dist
+
+    if dist.launched_world_size() == 1:
+        return 0, 1
+    dist.init_process_group()
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[Any, ...]]:
+    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and loaders.
+
+    With several processes the model's batch norms become `SyncBatchNorm` and the model is wrapped
+    in `DistributedDataParallel`; the loaders read this rank's shards (`builders.make_loader`).
+    """
     spec, train, val = builders.build_data(config)
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
-    train_loader = builders.make_loader(config, train, train=True)
-    val_loader = builders.make_loader(config, val) if val is not None else None
+    train_loader = builders.make_loader(config, train, train=True, world=world)
+    val_loader = builders.make_loader(config, val, world=world) if val is not None else None
     limit = config.training.limit_batches
     steps = min(len(train_loader), limit) if limit else len(train_loader)
+    if world[1] > 1:
+        from npgrad.nn import SyncBatchNorm
+        from npgrad.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model))
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
-    return config, (model, optimizer, scheduler, interval, train_loader, val_loader)
+    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, world)
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
@@ -105,9 +134,12 @@ def new_session(options: dict[str, Any]) -> Session:
     """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``."""
     config = make_config(options)
     builders.check_model_name(config.model.name)
-    config, built = _build(config)
-    run_dir = make_run_dir(options.get("out") or DEFAULT_OUT, config)
-    write_config(config, run_dir)
+    world = join_world()
+    config, built = _build(config, world)
+    run_dir = None
+    if world[0] == 0:
+        run_dir = make_run_dir(options.get("out") or DEFAULT_OUT, config)
+        write_config(config, run_dir)
     return Session(config, run_dir, *built)
 
 
@@ -143,9 +175,11 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     if done >= training.epochs and not state.get("step"):
         raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
                                    f"train longer")
-    config, built = _build(config)
+    world = join_world()
+    config, built = _build(config, world)
     run_dir = Path(state["path"]).parent
-    write_config(config, run_dir)
+    if world[0] == 0:
+        write_config(config, run_dir)
     return Session(config, run_dir, *built, state, state["path"], notes)
 
 

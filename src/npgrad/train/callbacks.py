@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from npgrad.train import checkpoint as ckpt
-from npgrad.train.loop import PROGRESS_INTERVAL
+from npgrad.train.loop import PROGRESS_INTERVAL, world_size
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -48,7 +48,8 @@ class Callback:
 
 
 class Timer(Callback):
-    """Adds ``time_s`` (the epoch's wall time, validation included) and ``img_per_s`` (training throughput).
+    """Adds ``time_s`` (the epoch's wall time, validation included) and ``img_per_s`` (training throughput,
+    of all the processes together under `npgrad.distributed`).
 
     The times accumulate in ``trainer.epoch_state`` so that an epoch interrupted and resumed is timed whole.
     """
@@ -69,7 +70,7 @@ class Timer(Callback):
         state = trainer.epoch_state
         state.epoch_time += time.perf_counter() - self._start
         record["time_s"] = state.epoch_time
-        record["img_per_s"] = state.running.count / max(state.train_time, 1e-9)
+        record["img_per_s"] = state.running.count * world_size() / max(state.train_time, 1e-9)
 
 
 class ProgressBar(Callback):

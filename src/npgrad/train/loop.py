@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import npgrad
+from npgrad import distributed as dist
 from npgrad.train.metrics import RunningMetrics, is_binary
 
 # Progress-bar text is refreshed at most this often (seconds): the loop must not pay for printing.
@@ -104,14 +105,32 @@ class StepResult:
     logits: np.ndarray
 
 
+def world_size() -> int:
+    """The number of `npgrad.distributed` processes (1 when it is not initialised)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is True on any process (one tiny allreduce when there are several)."""
+    if world_size() == 1:
+        return flag
+    value = np.array([float(flag)])
+    dist.all_reduce(value, op="max")
+    return bool(value[0])
+
+
 def train_step(model: Any, optimizer: Any, criterion: Callable[[Any, Any], Any], x: npgrad.Tensor, y: np.ndarray) -> StepResult:
     """Forward, ``criterion(logits, y)``, backward, optimizer step on one batch.
 
     A non-finite loss returns before the backward, leaving parameters and optimizer state untouched.
+    Under `npgrad.distributed` every process skips the step (and reports NaN) when any one's loss
+    is not finite, so that none waits alone for the others' gradients.
     """
     logits = model(x)
     loss = criterion(logits, y)
     value = loss.item()
+    if any_rank(not np.isfinite(value)):
+        value = value if not np.isfinite(value) else float("nan")
     if np.isfinite(value):
         optimizer.zero_grad()
         loss.backward()

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 
 import npgrad
+from npgrad import distributed as dist
+from npgrad.nn.parallel import DistributedDataParallel
 from npgrad.train import loop
 from npgrad.train.callbacks import LAST, Checkpointer, CurvePlotter, EarlyStopping, HistoryWriter, ProgressBar, Timer
 from npgrad.train.history import History
@@ -109,8 +111,10 @@ class Trainer:
         if limit_batches is not None and limit_batches < 1:
             raise ValueError(f"Trainer: limit_batches must be positive, got {limit_batches}")
         self.model = model
+        # What is saved and loaded: a DistributedDataParallel's model, so checkpoints are single-process ones.
+        self.module = model.module if isinstance(model, DistributedDataParallel) else model
         self.optimizer = optimizer
-        self.criterion = loop.Criterion.for_model(model, loss_fn)
+        self.criterion = loop.Criterion.for_model(self.module, loss_fn)
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.metrics = dict(metrics or {})
@@ -277,6 +281,8 @@ class Trainer:
                     self.scheduler.step()
                 state.update(result, y, self.metrics)
                 self._call("on_batch_end", result.loss)
+                if loop.world_size() > 1:  # every rank stops at the same step
+                    self._stop_requested = loop.any_rank(self._stop_requested)
                 if self._stop_requested:
                     stopped = True
                     break
@@ -306,7 +312,9 @@ class Trainer:
 
     def _end_epoch(self, val_loader: Iterable | None) -> None:
         state = self.epoch_state
-        record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": state.lr, **state.train_record()}
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": state.lr, **_mean_over_ranks(state.train_record())}
+        if isinstance(self.model, DistributedDataParallel):
+            self.model.sync_buffers()  # evaluation and the checkpoint see rank 0's running statistics
         if val_loader is not None:
             record.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
         if self.scheduler is not None and self.scheduler_interval == "epoch":
@@ -347,9 +355,22 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, loader: Iterable, return_outputs: bool = False) -> Any:
-        """`loop.evaluate` with this trainer's model, criterion, metrics and progress setting."""
+        """`loop.evaluate` with this trainer's model, criterion, metrics and progress setting.
+
+        Under `npgrad.distributed` each rank evaluates its own part of the data (``loader.dataset``,
+        disjoint across ranks) and the metrics are those of the union (sums of correct counts and
+        losses over all ranks, divided by the total count); the outputs stay this rank's.
+        """
         progress = any(isinstance(c, ProgressBar) for c in self.callbacks)
-        return loop.evaluate(self.model, loader, self.criterion, self.metrics, progress, return_outputs)
+        result = loop.evaluate(self.module, loader, self.criterion, self.metrics, progress, return_outputs)
+        if loop.world_size() == 1:
+            return result
+        metrics = result[0] if return_outputs else result
+        count = len(loader.dataset)  # type: ignore[attr-defined]
+        sums = np.array([count] + [metrics[k] * count for k in metrics], dtype=np.float64)
+        dist.all_reduce(sums)
+        metrics.update({k: float(v / sums[0]) for k, v in zip(metrics, sums[1:])})
+        return result
 
     def predict(self, loader: Iterable) -> np.ndarray:
         """`loop.predict`: the model's logits for every sample of ``loader``, concatenated: (N, K)."""
@@ -359,7 +380,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly: see `npgrad.train.checkpoint`."""
         return {
-            "model": self.model.state_dict(),
+            "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "epoch": self.epoch,
@@ -374,7 +395,7 @@ class Trainer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a `state_dict` (e.g. a loaded checkpoint), so that `fit` continues where it stopped."""
-        self.model.load_state_dict(state["model"])
+        self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -387,3 +408,11 @@ class Trainer:
         npgrad.set_rng_state(state["rng"])
         self._loader_state = state.get("loader")
 
+
+def _mean_over_ranks(record: dict[str, float]) -> dict[str, float]:
+    """The ranks' mean of each value: the global mean, as every rank trains on the same number of samples."""
+    if loop.world_size() == 1 or not record:
+        return record
+    values = np.array(list(record.values()), dtype=np.float64)
+    dist.all_reduce(values, op="mean")
+    return dict(zip(record, values.tolist()))
