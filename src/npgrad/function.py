@@ -23,7 +23,9 @@ instead of as a 1-tuple.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,6 +49,35 @@ class Context:
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
+
+
+class Call(NamedTuple):
+    """One `Function.apply` seen by `trace`: the op, its arguments as given (Tensors, arrays, options) and its result."""
+
+    function: type[Function]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Tensor
+
+
+_calls: list[Call] | None = None  # the list `trace` is filling, if any
+
+
+@contextlib.contextmanager
+def trace() -> Iterator[list[Call]]:
+    """Record every `Function.apply` made inside the block, in order, as `Call`s (for exporters such as ONNX).
+
+    Unlike the autograd graph, a trace keeps each op's non-Tensor arguments (stride, axes, ...)
+    and also sees ops whose inputs need no gradient. Not re-entrant.
+    """
+    global _calls
+    if _calls is not None:
+        raise RuntimeError("npgrad.function.trace() blocks cannot be nested")
+    _calls = []
+    try:
+        yield _calls
+    finally:
+        _calls = None
 
 
 class Function:
@@ -74,6 +105,8 @@ class Function:
         if any(needs_grad):
             result.requires_grad = True
             result._node = (cls, ctx, tuple(a if isinstance(a, Tensor) else None for a in args))
+        if _calls is not None:
+            _calls.append(Call(cls, args, kwargs, result))
         return result
 
 
