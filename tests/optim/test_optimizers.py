@@ -368,3 +368,27 @@ def test_custom_optimizer_subclass():
 def test_repr():
     text = repr(SGD([npgrad.Tensor(np.ones(1), requires_grad=True)], lr=0.1))
     assert text.startswith("SGD (") and "lr: 0.1" in text
+
+
+def test_load_state_dict_refuses_partial_or_malformed_state():
+    a = npgrad.Tensor(np.ones(2, np.float32), requires_grad=True)
+    opt = Adam([a], lr=0.1)
+    a.grad = np.ones(2, np.float32)
+    opt.step()
+    sd = opt.state_dict()
+    partial = {"state": {0: {"step": 1, "exp_avg": np.zeros(2)}}, "param_groups": sd["param_groups"]}
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: state 'exp_avg_sq' of parameter 0 is missing"):
+        Adam([a], lr=0.1).load_state_dict(partial)
+    scalar = {"state": {0: {**sd["state"][0], "exp_avg": 0.5}}, "param_groups": sd["param_groups"]}
+    with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 0 should be an array of shape \(2,\)"):
+        Adam([a], lr=0.1).load_state_dict(scalar)
+    negative = {"state": {0: {**sd["state"][0], "step": -3}}, "param_groups": sd["param_groups"]}
+    with pytest.raises(ValueError, match="state 'step' of parameter 0 should be a non-negative integer, got -3"):
+        Adam([a], lr=0.1).load_state_dict(negative)
+    for lr in ("fast", -1.0):
+        groups = [{**sd["param_groups"][0], "lr": lr}]
+        with pytest.raises(ValueError, match="learning rate|parameter group 0"):
+            Adam([a], lr=0.1).load_state_dict({"state": {}, "param_groups": groups})
+    fresh = Adam([a], lr=0.1)
+    fresh.load_state_dict(sd)
+    fresh.step()  # a complete state still loads and steps

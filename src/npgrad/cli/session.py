@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import npgrad
 from npgrad.cli import builders
 from npgrad.cli.config import RunConfig
@@ -155,6 +157,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
                                    f"settings (only --epochs, --data-dir and --image-root may be given with --resume)")
     state = load_checkpoint(path, prefer="last")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
+    check_config_fits_weights(config, state)
     done = int(state["epoch"])
     notes = []
     training, data = config.training, config.data
@@ -183,6 +186,50 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     return Session(config, run_dir, *built, state, state["path"], notes)
 
 
+# The largest image side a checkpoint's config may ask for: the model is built by one dry forward
+# at that size, which a hostile config must not turn into a terabyte allocation.
+MAX_IMAGE_SIZE = 2048
+
+
+def _integers(value: Any, name: str) -> list[tuple[str, int]]:
+    """Every int (not bool) nested in ``value``, with its option name."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [(name, value)]
+    if isinstance(value, (list, tuple)):
+        return [pair for item in value for pair in _integers(item, name)]
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in _integers(item, f"{name}.{key}" if name else str(key))]
+    return []
+
+
+def check_config_fits_weights(config: RunConfig, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose config asks for a model its own weights cannot be: before anything is built.
+
+    The config decides what gets allocated (the model's sizes, the dry forward's image), so each
+    size must be sane: the image side at most `MAX_IMAGE_SIZE`, and the channels, the classes and
+    every integer model option at most the largest dimension of the stored weights (a layer is
+    never wider than its largest weight). The exact shapes are checked by ``load_state_dict`` after.
+    """
+    where = f"checkpoint {state['path']}"
+    weights = state["model"]
+    arrays = [a for a in weights.values() if isinstance(a, np.ndarray)] if isinstance(weights, dict) else []
+    if not arrays:
+        raise CheckpointError(f"{where} holds no model weights")
+    largest = max(max(a.shape, default=1) for a in arrays)
+    sizes = [(f"model option {name}", value) for name, value in _integers(config.model.options, "")]
+    s = config.spec
+    if s is not None:
+        if not 1 <= s.image_size <= MAX_IMAGE_SIZE:
+            raise CheckpointError(f"{where}: its config's image_size {s.image_size} is outside 1..{MAX_IMAGE_SIZE}")
+        sizes += [("in_channels", s.in_channels), ("num_classes", s.num_classes)]
+    for name, value in sizes:
+        if value > largest:
+            raise CheckpointError(f"{where}: its config's {name} {value} does not fit its weights (no stored dimension "
+                                  f"exceeds {largest}); the config was altered or belongs to another model")
+
+
 @dataclass
 class InferenceSetup:
     """A trained model rebuilt from a checkpoint, in eval mode, with its config."""
@@ -197,6 +244,7 @@ def load_for_inference(path: str) -> InferenceSetup:
     """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights."""
     state = load_checkpoint(path, prefer="best")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
+    check_config_fits_weights(config, state)
     if config.spec is None:
         raise CheckpointError(f"checkpoint {state['path']} has no data spec (classes, preprocessing) in its config")
     model = builders.build_model(config)

@@ -155,7 +155,11 @@ class Optimizer:
 
         The optimizer must have been built on the same parameters, in the same
         groups and order. Floating-point state arrays are cast to their
-        parameter's dtype, as in PyTorch.
+        parameter's dtype, as in PyTorch. Hyperparameters missing from a saved
+        group keep the optimizer's values; every group is checked as the
+        constructor checks it, and every parameter's state must hold what its
+        first step would create (a partial Adam state is refused here, not at
+        the next ``step()``). Raises ValueError saying what does not fit.
         """
         name = type(self).__name__
         saved_groups = state_dict["param_groups"]
@@ -170,22 +174,44 @@ class Optimizer:
                     f"{name}.load_state_dict: parameter group {i} has {len(saved['params'])} parameters in the "
                     f"state dict but {len(group['params'])} in the optimizer"
                 )
+        groups = []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            restored = {**group, **copy.deepcopy({k: v for k, v in saved.items() if k != "params"}), "params": group["params"]}
+            try:
+                self._check_group(restored)
+            except TypeError as exc:
+                raise ValueError(f"{name}.load_state_dict: parameter group {i}: {exc}") from None
+            groups.append(restored)
         params = {
-            int(saved_index): p
-            for saved, group in zip(saved_groups, self.param_groups)
-            for saved_index, p in zip(saved["params"], group["params"])
+            int(saved_index): (p, restored)
+            for saved, restored in zip(saved_groups, groups)
+            for saved_index, p in zip(saved["params"], restored["params"])
         }
         state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         for key, saved_state in state_dict["state"].items():
             if int(key) not in params:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {key}, which no param group lists")
-            p = params[int(key)]
+            p, group = params[int(key)]
             state[p] = {k: _state_value(name, int(key), k, v, p) for k, v in saved_state.items()}
+            self._check_state(int(key), state[p], p, group)
         self.state = state
-        self.param_groups = [
-            {**copy.deepcopy({k: v for k, v in saved.items() if k != "params"}), "params": group["params"]}
-            for saved, group in zip(saved_groups, self.param_groups)
-        ]
+        self.param_groups = groups
+
+    def _check_state(self, index: int, state: dict[str, Any], param: Tensor, group: dict[str, Any]) -> None:
+        """ValueError unless a loaded ``state`` has every entry `_init_state` creates, of the same kind."""
+        if not state:
+            return  # the parameter has not been stepped yet
+        fresh: dict[str, Any] = {}
+        self._init_state(fresh, param.data, group)
+        for key, value in fresh.items():
+            where = f"{type(self).__name__}.load_state_dict: state {key!r} of parameter {index}"
+            if key not in state:
+                raise ValueError(f"{where} is missing (the state has {', '.join(map(repr, state)) or 'no entries'})")
+            loaded = state[key]
+            if isinstance(value, np.ndarray) and not (isinstance(loaded, np.ndarray) and loaded.shape == value.shape):
+                raise ValueError(f"{where} should be an array of shape {value.shape}, got {loaded!r:.60}")
+            if isinstance(value, int) and not (isinstance(loaded, (int, np.integer)) and loaded >= 0):
+                raise ValueError(f"{where} should be a non-negative integer, got {loaded!r:.60}")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

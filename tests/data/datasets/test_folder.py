@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 from PIL import Image
 
 from npgrad.data import DataLoader, ImageFiles, ImageFolder, load_image
+from npgrad.errors import DataError
 
 
 def _cats_and_dogs(root, save_image, n=2, size=(6, 8)):
@@ -162,3 +164,41 @@ def test_image_files_are_unlabelled(tmp_path, save_image):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files in"):
         ImageFiles(tmp_path / "empty")
+
+
+def test_symlink_loops_end_and_list_each_image_once(tmp_path, save_image):
+    root = _cats_and_dogs(tmp_path / "set", save_image, n=2)
+    for folder in ("cats", "dogs"):  # two loops per class: exponential paths if links are followed blindly
+        (root / folder / "again").symlink_to(".", target_is_directory=True)
+        (root / folder / "up").symlink_to("..", target_is_directory=True)
+    ds = ImageFolder(root)
+    assert ds.image_ids == ["cats/cat.0.png", "cats/cat.1.png", "dogs/dog.0.jpg", "dogs/dog.1.jpg"]
+    assert ds.targets.tolist() == [0, 0, 1, 1]
+    assert ImageFiles(root).image_ids == ds.image_ids
+    with pytest.raises(DataError, match="cats/up' is a symbolic link to .*, outside the dataset folder"):
+        ImageFiles(root / "cats")
+
+
+def test_symlinks_leaving_the_root_are_refused(tmp_path, save_image):
+    root = _cats_and_dogs(tmp_path / "set", save_image, n=1)
+    outside = save_image(tmp_path / "elsewhere" / "x.png", np.zeros((2, 2), np.uint8))
+    (root / "cats" / "x.png").symlink_to(outside)
+    with pytest.raises(DataError, match=r"cats/x.png' is a symbolic link to '.*elsewhere/x.png', outside"):
+        ImageFolder(root)
+    (root / "cats" / "x.png").unlink()
+    (root / "cats" / "more").symlink_to(outside.parent, target_is_directory=True)
+    with pytest.raises(DataError, match="cats/more' is a symbolic link to .*elsewhere', outside"):
+        ImageFolder(root)
+    (root / "cats" / "more").unlink()
+    (root / "cats" / "inside.png").symlink_to(root / "dogs" / "dog.0.jpg")  # inside the root: followed
+    assert len(ImageFolder(root)) == 3
+    linked = tmp_path / "linked"  # the root itself may be a link
+    linked.symlink_to(root, target_is_directory=True)
+    assert len(ImageFolder(linked)) == 3
+
+
+def test_fifos_and_broken_links_are_skipped(tmp_path, save_image):
+    root = _cats_and_dogs(tmp_path, save_image, n=1)
+    os.mkfifo(root / "cats" / "pipe.png")  # opening it would block forever
+    (root / "dogs" / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    assert ImageFolder(root).image_ids == ["cats/cat.0.png", "dogs/dog.0.jpg"]

@@ -6,6 +6,7 @@ import pytest
 
 from npgrad.data import MNIST, FashionMNIST
 from npgrad.data.datasets.idx import read_idx, write_idx
+from npgrad.errors import DataError
 
 
 def _idx_bytes(magic: int, shape: tuple[int, ...], payload: bytes) -> bytes:
@@ -113,4 +114,49 @@ def test_inconsistent_files(tmp_path):
         MNIST(tmp_path)
     _write_mnist(tmp_path, n=3, labels=[0, 12, 2])
     with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz: label 12 outside the known classes 0..9"):
+        MNIST(tmp_path)
+
+
+def test_gzip_bomb_is_not_decompressed_beyond_the_header(tmp_path):
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.gz"  # a 2-item header, then 200 MB of zeros: about 200 KB compressed
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        f.write(_idx_bytes(0x801, (2,), bytes(2)))
+        zeros = bytes(1 << 20)
+        for _ in range(200):
+            f.write(zeros)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"bomb.gz: malformed IDX file: header says 2 items \(2 bytes\) but more than "
+                                            r"2 bytes follow"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20
+
+
+def test_sizes_that_overflow_int64_or_exceed_the_file(tmp_path):
+    shape = (1 << 22, 1 << 21, 1 << 21)  # 2^64 bytes: np.prod wraps to 0
+    (tmp_path / "huge").write_bytes(_idx_bytes(0x803, shape, b""))
+    with pytest.raises(DataError, match=r"huge: truncated IDX file: header says 4194304 items of 2097152x2097152 "
+                                        r"\(18446744073709551616 bytes\) but only 0 bytes follow"):
+        read_idx(tmp_path / "huge")
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(_idx_bytes(0x803, (10**9, 28, 28), bytes(1000))))
+    with pytest.raises(DataError, match=r"huge.gz: truncated IDX file: header says 1000000000 items of 28x28 "
+                                        r"\(784000000000 bytes\) but a gzip file of \d+ bytes holds at most \d+"):
+        read_idx(tmp_path / "huge.gz")
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 28, 28), (5, 0, 28)])
+def test_zero_sizes_are_rejected(tmp_path, shape):
+    (tmp_path / "empty").write_bytes(_idx_bytes(0x800 + len(shape), shape, b""))
+    with pytest.raises(DataError, match="empty: empty IDX file: header says"):
+        read_idx(tmp_path / "empty")
+
+
+def test_an_empty_mnist_split_is_an_error(tmp_path):
+    _write_mnist(tmp_path, n=0)
+    with pytest.raises(DataError, match="empty IDX file: header says 0 items of 28x28"):
         MNIST(tmp_path)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from npgrad.data.dataset import UNLABELLED, Dataset
+from npgrad.errors import DataError
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -138,13 +139,42 @@ class ImageFileDataset(Dataset):
         return load_image(self.paths[index], self.image_size, self.channels), label
 
 
-def _image_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted; hidden files and folders are ignored."""
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def _image_files(folder: Path, extensions: Sequence[str], root: Path | None = None) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted; hidden files and folders are ignored.
+
+    Symbolic links are followed as long as they stay inside ``root`` (default ``folder``): a link
+    whose target is outside raises `DataError`. A folder is read once however many links lead
+    to it (so link loops end; a link back to ``root`` is not followed), and only regular files
+    count (FIFOs, sockets, devices and broken links are skipped).
+    """
     extensions = tuple(e.lower() for e in extensions)
-    found = []
-    for parent, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(parent, f) for f in files if not f.startswith(".") and f.lower().endswith(extensions)]
+    real_root = os.path.realpath(root if root is not None else folder)
+    found, pending = [], [os.fspath(folder)]
+    visited = {real_root} if root is not None else set()
+    while pending:
+        directory = pending.pop()
+        real = os.path.realpath(directory)
+        if not _inside(real, real_root):
+            raise DataError(f"'{directory}' is a symbolic link to '{real}', outside the dataset folder '{real_root}'")
+        if real in visited:  # a link loop, or a second link to the same folder
+            continue
+        visited.add(real)
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    pending.append(entry.path)
+                elif entry.is_file() and entry.name.lower().endswith(extensions):
+                    target = os.path.realpath(entry.path) if entry.is_symlink() else None
+                    if target is not None and not _inside(target, real_root):
+                        raise DataError(f"'{entry.path}' is a symbolic link to '{target}', outside the dataset "
+                                        f"folder '{real_root}'")
+                    found.append(Path(entry.path))
     return sorted(found)
 
 
@@ -175,6 +205,8 @@ class ImageFolder(ImageFileDataset):
     Raises:
         FileNotFoundError: ``root`` does not exist.
         ValueError: no class folders, an empty class folder, or a folder not in ``classes``.
+        DataError (a ValueError): a symbolic link leads outside ``root`` (links inside it are
+            followed, each folder once, so link loops end; FIFOs and other non-regular files are skipped).
     """
 
     def __init__(self, root: str | os.PathLike, image_size: ImageSize | None = None, channels: int = 3,
@@ -190,7 +222,7 @@ class ImageFolder(ImageFileDataset):
             raise ValueError(f"ImageFolder: folder '{self.root / unknown[0]}' is not one of the known classes {classes}")
         paths, labels = [], []
         for name in folders:
-            files = _image_files(self.root / name, extensions)
+            files = _image_files(self.root / name, extensions, root=self.root)
             if not files:
                 raise ValueError(f"ImageFolder: class folder '{self.root / name}' has no image files "
                                  f"({', '.join(extensions)})")

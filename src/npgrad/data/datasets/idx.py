@@ -10,15 +10,18 @@ content, not the name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from npgrad.data.dataset import TensorDataset, check_labels
+from npgrad.errors import DataError
 
 # IDX element-type code -> big-endian NumPy dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -31,47 +34,86 @@ def _describe_magic(magic: int) -> str:
     return f"{np.dtype(dtype).name if dtype else 'unknown type'}, {magic & 0xFF} dims"
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip signature."""
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path.name}: corrupt or truncated gzip data ({e})") from e
+# DEFLATE expands at most 1032:1; a gzip file claiming more data than that is truncated, not a bomb to unpack.
+_MAX_GZIP_RATIO = 1032
+_CHUNK = 1 << 22
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``, read in chunks so that memory follows the data, not the request."""
+    parts, left = [], size
+    while left > 0:
+        part = stream.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
     """Read an IDX file (gzipped or not) into an array of its shape and native-endian dtype.
 
+    The header is checked before the data is read: sizes against the file's length (a gzip file
+    against the most its length can decompress to), and a gzip stream is decompressed in chunks
+    and never beyond what the header promises (plus one byte, to detect trailing data).
+
     Raises:
-        ValueError: naming the file, for a bad magic number (or not ``expected_magic``), a
-            truncated header or data section, or trailing bytes after the data.
+        DataError (a ValueError): naming the file, for a bad magic number (or not ``expected_magic``),
+            a truncated header or data section, a size of 0 in the header, trailing bytes after the
+            data, or corrupt gzip data.
     """
     path = Path(path)
-    data = _read_maybe_gzip(path)
-    if len(data) < 4:
-        raise ValueError(f"{path.name}: truncated IDX file: {len(data)} bytes, too short for the 4-byte magic number")
-    (magic,) = struct.unpack(">I", data[:4])
+    file_size = path.stat().st_size
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw) if gz else raw
+        try:
+            return _parse_idx(path.name, stream, file_size, gz, expected_magic)
+        except (OSError, EOFError, zlib.error) as e:
+            if not gz:
+                raise
+            raise DataError(f"{path.name}: corrupt or truncated gzip data ({e})") from e
+
+
+def _parse_idx(name: str, stream: BinaryIO, file_size: int, gz: bool, expected_magic: int | None) -> np.ndarray:
+    head = _read_exactly(stream, 4)
+    if len(head) < 4:
+        raise DataError(f"{name}: truncated IDX file: {len(head)} bytes, too short for the 4-byte magic number")
+    (magic,) = struct.unpack(">I", head)
     ndim, type_code = magic & 0xFF, (magic >> 8) & 0xFF
     if expected_magic is not None and magic != expected_magic:
-        raise ValueError(f"{path.name}: bad magic number 0x{magic:08X}, expected 0x{expected_magic:08X} "
-                         f"({_describe_magic(expected_magic)})")
+        raise DataError(f"{name}: bad magic number 0x{magic:08X}, expected 0x{expected_magic:08X} "
+                        f"({_describe_magic(expected_magic)})")
     if magic >> 16 or type_code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"{path.name}: bad magic number 0x{magic:08X}: not an IDX file")
+        raise DataError(f"{name}: bad magic number 0x{magic:08X}: not an IDX file")
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path.name}: truncated IDX file: the header needs {header} bytes, the file has {len(data)}")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
+    sizes = _read_exactly(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataError(f"{name}: truncated IDX file: the header needs {header} bytes, the file has {4 + len(sizes)}")
+    shape = struct.unpack(f">{ndim}I", sizes)
+    items = f"{shape[0]} items" + (" of " + "x".join(map(str, shape[1:])) if ndim > 1 else "")
+    if 0 in shape:
+        raise DataError(f"{name}: empty IDX file: header says {items}")
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    found = len(data) - header
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if gz:
+        most = _MAX_GZIP_RATIO * file_size
+        if expected > most:
+            raise DataError(f"{name}: truncated IDX file: header says {items} ({expected} bytes) but a gzip file of "
+                            f"{file_size} bytes holds at most {most}")
+        data = _read_exactly(stream, expected + 1)
+        found, more = len(data), len(data) > expected
+    else:
+        found = file_size - header
+        more = found > expected
+        data = _read_exactly(stream, expected) if found == expected else b""
     if found != expected:
-        items = f"{shape[0]} items" + (" of " + "x".join(map(str, shape[1:])) if ndim > 1 else "")
-        kind, only = ("truncated", "only ") if found < expected else ("malformed", "")
-        raise ValueError(f"{path.name}: {kind} IDX file: header says {items} ({expected} bytes) but {only}{found} bytes follow")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+        kind, only = ("malformed", "more than " if gz else "") if more else ("truncated", "only ")
+        shown = expected if gz and more else found
+        raise DataError(f"{name}: {kind} IDX file: header says {items} ({expected} bytes) but {only}{shown} bytes follow")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
