@@ -313,3 +313,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main(["train", "--epochs", "0"]) == 2
     assert "expected a positive integer" in capsys.readouterr().err
     assert main([]) == 2
+
+
+def test_resume_with_more_epochs_replans_the_schedule(tmp_path, capsys):
+    args = [*FAST, "--limit-batches", "2"]
+    four, _ = _train(capsys, tmp_path / "four", *args, "--epochs", "4")
+    two, _ = _train(capsys, tmp_path / "two", *args, "--epochs", "2")
+    assert main(["train", "--resume", str(two), "--epochs", "4", "--no-progress"]) == 0
+    assert "schedule is re-planned for 4 epochs" in capsys.readouterr().err
+    lrs = [r["lr"] for r in load_checkpoint(two / "last.safetensors")["history"]]
+    expected = [r["lr"] for r in load_checkpoint(four / "last.safetensors")["history"]]
+    assert lrs[2:] == pytest.approx(expected[2:]) and lrs[2] > lrs[3] > 0  # the 4-epoch cosine, not past its end

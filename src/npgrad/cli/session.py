@@ -35,6 +35,7 @@ class Session:
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
+    replanned: bool = False  # resumed with a new --epochs: the schedule is the new plan's, at the saved step
 
     @property
     def train_size(self) -> int:
@@ -51,7 +52,12 @@ class Session:
             out_dir=self.run_dir, config=self.config.to_dict(), early_stopping=t.early_stopping, progress=progress,
             log=log, limit_batches=t.limit_batches,
         )
-        if self.state is not None:
+        if self.state is not None and self.replanned:
+            # The scheduler was built for the new number of epochs: keep that plan, take only its position.
+            trainer.load_state_dict({**self.state, "scheduler": None})
+            self.scheduler.last_epoch = int(self.state["scheduler"]["last_epoch"]) - 1
+            self.scheduler.step()  # sets the optimizer's lr to the new plan's at the saved step
+        elif self.state is not None:
             trainer.load_state_dict(self.state)
         return trainer
 
@@ -115,7 +121,10 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     """Rebuild the run of checkpoint ``path`` (a run folder means its last.safetensors) to continue it.
 
     Only `RESUME_OPTIONS` may be given: a resumed run keeps its settings, so that it continues
-    exactly as it would have without the interruption.
+    exactly as it would have without the interruption. A new ``--epochs`` re-plans a schedule whose
+    shape depends on the run's length (cosine, step, multistep): from the saved step on, the lr is
+    the one a run planned for the new number of epochs has at that step (after a finished cosine
+    run, it rises again from 0); one-cycle runs cannot be extended.
     """
     fixed = [k for k in options if k not in RESUME_OPTIONS]
     if fixed:
@@ -125,6 +134,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
     done = int(state["epoch"])
     notes = []
+    replanned = False
     training, data = config.training, config.data
     if "epochs" in options:
         if options["epochs"] < done:
@@ -134,9 +144,10 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
         if options["epochs"] != planned and not schedule.extendable:
             raise InvalidArgumentError(f"a {schedule.name} run cannot be extended: its cycle ends after the planned "
                                        f"{planned} epochs")
-        if options["epochs"] != planned and schedule.planned:
-            notes.append(f"note: the {schedule.name} schedule was planned for {planned} epochs; it continues from its "
-                         f"saved state, not stretched to {options['epochs']}")
+        replanned = options["epochs"] != planned and schedule.planned
+        if replanned:
+            notes.append(f"note: the {schedule.name} schedule is re-planned for {options['epochs']} epochs (it was planned "
+                         f"for {planned}): from here on the lr is what a {options['epochs']}-epoch run has at this step")
         training = dataclasses.replace(training, epochs=options["epochs"])
     data = dataclasses.replace(data, **{k: options[k] for k in ("data_dir", "image_root") if k in options})
     config = dataclasses.replace(config, training=training, data=data)
@@ -146,7 +157,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     config, built = _build(config)
     run_dir = Path(state["path"]).parent
     write_config(config, run_dir)
-    return Session(config, run_dir, *built, state, state["path"], notes)
+    return Session(config, run_dir, *built, state, state["path"], notes, replanned and state.get("scheduler") is not None)
 
 
 @dataclass
