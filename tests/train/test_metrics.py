@@ -38,6 +38,29 @@ def test_topk_matches_a_sort_based_reference():
         M.topk_accuracy(logits, targets, 11)
 
 
+def test_topk_counts_exactly_k_classes_per_row_when_logits_tie():
+    assert M.topk_accuracy(np.zeros((10, 10)), np.arange(10), 5) == 0.5  # not 1.0: five classes of ten are the top 5
+    rng = np.random.default_rng(1)
+    logits = rng.integers(0, 3, (50, 12)).astype(np.float32)  # many ties
+    for k in (1, 3, 5):
+        per_target = [M.topk_correct_count(logits, np.full(50, c), k) for c in range(12)]
+        assert sum(per_target) == 50 * k  # each row puts exactly k of its classes in the top k
+    assert M.topk_accuracy(logits, logits.argmax(1), 1) == 1.0 and M.topk_accuracy(logits, np.zeros(50), 1) == (
+        M.accuracy(logits, np.zeros(50)))
+
+
+def test_topk_agrees_with_torch_topk():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((300, 10)).astype(np.float32)
+    logits[:100] = rng.integers(0, 2, (100, 10))  # rows with ties: torch's tie order is unspecified, only the count is
+    targets = rng.integers(0, 10, 300)
+    top = torch.from_numpy(logits).topk(5, dim=1).indices.numpy()
+    assert M.topk_correct_count(logits[100:], targets[100:], 5) == sum(t in row for t, row in zip(targets[100:], top[100:]))
+    tie_hits = [sum(c in row for c in range(10)) for row in top[:100]]
+    assert tie_hits == [5] * 100 and sum(M.topk_correct_count(logits[:100], np.full(100, c), 5) for c in range(10)) == 500
+
+
 def test_confusion_matrix_and_per_class_accuracy():
     preds = np.array([0, 1, 1, 2, 2, 2])
     targets = np.array([0, 1, 2, 2, 2, 1])

@@ -68,7 +68,12 @@ def accuracy(logits: Any, targets: Any) -> float:
 
 
 def topk_correct_count(logits: Any, targets: Any, k: int) -> int:
-    """How many targets are among the ``k`` largest logits of their row. ``logits``: (N, C), k <= C."""
+    """How many targets are among the ``k`` largest logits of their row. ``logits``: (N, C), k <= C.
+
+    As with ``torch.topk``, exactly ``k`` classes of each row are the top k, also when logits tie
+    (all-zero logits score k / C, not 1). PyTorch leaves the order of tied values unspecified; here
+    the lower class index comes first, as in `predictions` (argmax), so top-1 equals `accuracy`.
+    """
     logits = _array(logits)
     if logits.ndim != 2 or logits.shape[1] < 2:
         raise ValueError(f"topk_accuracy: needs multi-class logits (N, C) with C >= 2, got shape {logits.shape}")
@@ -76,10 +81,11 @@ def topk_correct_count(logits: Any, targets: Any, k: int) -> int:
     if not 1 <= k <= c:
         raise ValueError(f"topk_accuracy: k must be in [1, {c}] for {c} classes, got {k}")
     targets = _targets(targets, n, "topk_accuracy")
-    # The target is in the top k iff fewer than k logits are strictly greater than its own
-    # (so a tie at the k-th place counts as correct; no sort needed).
+    # The target's place in its row sorted by (logit descending, class index ascending): the logits
+    # strictly greater than its own, and the equal ones of lower index (no sort needed).
     target_logit = np.take_along_axis(logits, targets[:, None], axis=1)  # (N, 1)
-    rank = np.count_nonzero(logits > target_logit, axis=1)  # (N,)
+    before = np.arange(c) < targets[:, None]  # (N, C)
+    rank = np.count_nonzero((logits > target_logit) | ((logits == target_logit) & before), axis=1)  # (N,)
     return int(np.count_nonzero(rank < k))
 
 
