@@ -259,8 +259,12 @@ def build_scheduler(config: RunConfig, optimizer: Any, steps_per_epoch: int) -> 
     plan = SchedulePlan(config.training.epochs, steps_per_epoch, config.optimizer.lr)
     try:
         return entry.build(optimizer, plan, **config.scheduler.args), entry.interval
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise InvalidArgumentError(f"--scheduler {entry.name}: {one_line(exc)}") from None
+    except TypeError:  # e.g. T_max="ten"
+        given = ", ".join(f"{k}={v!r}" for k, v in config.scheduler.args.items())
+        raise InvalidArgumentError(f"--scheduler {entry.name}: a --scheduler-arg has a value of the wrong type "
+                                   f"({given})") from None
 
 
 def model_table(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> list[tuple[str, str, str]]:

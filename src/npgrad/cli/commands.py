@@ -44,11 +44,18 @@ from npgrad.errors import InvalidArgumentError, NpgradError
 from npgrad.optim.registry import OPTIMIZERS, SCHEDULERS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where the help is, not the usage block first."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``npgrad`` command (all subcommands)."""
+    """The argument parser of the ``npgrad`` command (all subcommands; their parsers are `_Parser` too)."""
     from npgrad import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="npgrad",
         description="npgrad: deep learning on NumPy. Train, evaluate and use image classifiers.",
         formatter_class=Formatter,

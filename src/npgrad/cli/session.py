@@ -154,9 +154,15 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     if done >= training.epochs and not state.get("step"):
         raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
                                    f"train longer")
-    config, built = _build(config)
     run_dir = Path(state["path"]).parent
-    write_config(config, run_dir)
+    if not os.access(run_dir, os.W_OK):
+        raise InvalidArgumentError(f"cannot resume in {run_dir}: the run folder is not writable")
+    config, built = _build(config)
+    try:
+        write_config(config, run_dir)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot resume in {run_dir}: cannot write its config.json "
+                                   f"({exc.strerror or exc})") from None
     return Session(config, run_dir, *built, state, state["path"], notes, replanned and state.get("scheduler") is not None)
 
 
