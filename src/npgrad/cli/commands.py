@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=positive_int, default=None, metavar="N", help=f"number of epochs (default: {t.epochs})")
     g.add_argument("--batch-size", type=positive_int, default=None, metavar="N", help=f"batch size (default: {t.batch_size})")
     g.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None,
-                   help=f"optimizer (default: {DEFAULT.optimizer.name})")
+                   help=f"optimizer (default: the model's, see 'npgrad models'; otherwise {DEFAULT.optimizer.name})")
     g.add_argument("--lr", type=positive_float, default=None, metavar="LR", help=lr_help())
     g.add_argument("--momentum", type=nonnegative_float, default=None, metavar="M", help=hyper_help("momentum", "momentum"))
     g.add_argument("--weight-decay", type=nonnegative_float, default=None, metavar="WD",
@@ -236,14 +236,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
         where = f"epoch {trainer.epoch + 1}" + (f", step {trainer.steps_done + 1}" if trainer.steps_done else "")
         trainer.log(f"resuming {run.resumed_from} at {where}")
-    opt = c.optimizer
-    opt_args = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in opt.settings.items() if k != "lr")
     trainer.log(f"model     {c.model.name}: {run.model.num_parameters():,} parameters, "
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
     trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
                 + (", augmented" if spec.augmentation else ""))
-    trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {opt.name} lr {opt.lr:g}"
-                + (f" ({opt_args})" if opt_args else "") + f", {c.scheduler.name} schedule")
+    trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {builders.optimizer_text(c)}, "
+                f"{c.scheduler.name} schedule")
     start = time.perf_counter()
     try:
         trainer.fit(run.train_loader, run.val_loader, epochs=c.training.epochs)
@@ -326,8 +324,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max(len(r[0]) for r in rows)
     print(f"models for {args.in_channels}x{args.image_size}x{args.image_size} inputs, {args.num_classes} classes:")
     print(f"{'name':<{width}}  {'parameters':>11}  description")
-    for name, params, description in rows:
+    for name, params, description, model_options, optimizer in rows:
         print(f"{name:<{width}}  {params:>11}  {description}")
+        indent = " " * (width + 15)
+        if model_options:
+            print(f"{indent}options (--model-arg): {model_options}")
+        print(f"{indent}default optimizer: {optimizer}")
     return 0
 
 
