@@ -75,6 +75,9 @@ def test_model_table_lists_each_model_once_with_counts():
     assert len(names) == len(set(names))
     assert {n for r in rows for n in r[0].replace("(", "").replace(")", "").replace(",", "").split()} == set(models.list())
     assert dict((r[0], r[1]) for r in rows)["lenet_bn"] == f"{models.create('lenet_bn').num_parameters():,}"
+    by_name = {r[0].split()[0]: r for r in rows}
+    assert "stem='auto'" in by_name["resnet"][3] and "width_ratio=1" in by_name["vgg"][3]
+    assert by_name["lenet_bn"][4] == "sgd lr 0.1 (momentum 0.9, weight decay 0.0005)"
 
 
 def test_the_data_spec_is_computed_once_and_the_config_is_left_alone():

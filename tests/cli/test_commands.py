@@ -309,10 +309,12 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     for argv, message in cases.items():
         line = _error(capsys, *argv)
         assert line.startswith("npgrad: error: ") and message in line, (argv, line)
-    # argparse's own errors: status 2, usage on stderr
+    # argparse's own errors: status 2, one line saying where the help is (no usage block)
     assert main(["train", "--epochs", "0"]) == 2
-    assert "expected a positive integer" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("npgrad train: error: argument --epochs: expected a positive integer, got 0 "
+                                       "(see 'npgrad train --help')\n")
     assert main([]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 @pytest.mark.mpi
@@ -336,3 +338,39 @@ def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, mon
     for key, value in weights[0].items():
         np.testing.assert_allclose(weights[1][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
     assert main(["eval", str(two)]) == 0
+
+
+def test_scheduler_arg_errors_and_a_read_only_run_folder_are_one_line(tmp_path, capsys, monkeypatch):
+    argv = ["train", "--out", str(tmp_path), *FAST, "--limit-batches", "1"]
+    assert _error(capsys, *argv, "--scheduler-arg", "foo=1") == (
+        "npgrad: error: --scheduler cosine: unknown argument 'foo' of the cosine schedule (CosineAnnealingLR); "
+        "it takes T_max, eta_min")
+    assert "a --scheduler-arg has a value of the wrong type (T_max='ten')" in _error(
+        capsys, *argv, "--scheduler-arg", "T_max=ten")
+    run, _ = _train(capsys, tmp_path, *FAST, "--limit-batches", "1")
+    if os.geteuid() == 0:  # root writes anywhere: make the folder refuse the way the OS would
+        import npgrad._fileio
+
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(npgrad._fileio.tempfile, "mkstemp", refuse)
+        expected = f"npgrad: error: cannot resume in {run}: cannot write its config.json (Permission denied)"
+    else:
+        run.chmod(0o555)
+        expected = f"npgrad: error: cannot resume in {run}: the run folder is not writable"
+    try:
+        assert _error(capsys, "train", "--resume", str(run), "--epochs", "3") == expected
+    finally:
+        run.chmod(0o755)
+
+
+def test_resume_with_more_epochs_replans_the_schedule(tmp_path, capsys):
+    args = [*FAST, "--limit-batches", "2"]
+    four, _ = _train(capsys, tmp_path / "four", *args, "--epochs", "4")
+    two, _ = _train(capsys, tmp_path / "two", *args, "--epochs", "2")
+    assert main(["train", "--resume", str(two), "--epochs", "4", "--no-progress"]) == 0
+    assert "schedule is re-planned for 4 epochs" in capsys.readouterr().err
+    lrs = [r["lr"] for r in load_checkpoint(two / "last.safetensors")["history"]]
+    expected = [r["lr"] for r in load_checkpoint(four / "last.safetensors")["history"]]
+    assert lrs[2:] == pytest.approx(expected[2:]) and lrs[2] > lrs[3] > 0  # the 4-epoch cosine, not past its end

@@ -7,6 +7,7 @@ messages naming the option or file.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from npgrad import data, models
 from npgrad.cli.config import Augmentation, DataSpec, RunConfig
-from npgrad.cli.options import DEFAULT_DATA_DIR, FILE_IMAGE_SIZE, parse_dataset
+from npgrad.cli.options import DEFAULT_DATA_DIR, FILE_IMAGE_SIZE, make_config, parse_dataset
 from npgrad.data import transforms as T
 from npgrad.data.datasets.registry import DatasetEntry, find_dataset
 from npgrad.errors import DataError, InvalidArgumentError, MissingFileError, NpgradError
@@ -276,12 +277,33 @@ def build_scheduler(config: RunConfig, optimizer: Any, steps_per_epoch: int) -> 
     plan = SchedulePlan(config.training.epochs, steps_per_epoch, config.optimizer.lr)
     try:
         return entry.build(optimizer, plan, **config.scheduler.args), entry.interval
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise InvalidArgumentError(f"--scheduler {entry.name}: {one_line(exc)}") from None
+    except TypeError:  # e.g. T_max="ten"
+        given = ", ".join(f"{k}={v!r}" for k, v in config.scheduler.args.items())
+        raise InvalidArgumentError(f"--scheduler {entry.name}: a --scheduler-arg has a value of the wrong type "
+                                   f"({given})") from None
 
 
-def model_table(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> list[tuple[str, str, str]]:
-    """``(names, parameter count, description)`` per zoo model (aliases share a row) for the given input."""
+def optimizer_text(config: RunConfig) -> str:
+    """``sgd lr 0.1 (momentum 0.9, weight decay 0.0005)``: the optimizer of a config, as the CLI prints it."""
+    opt = config.optimizer
+    others = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in opt.settings.items() if k != "lr")
+    return f"{opt.name} lr {opt.lr:g}" + (f" ({others})" if others else "")
+
+
+def model_options(name: str) -> str:
+    """``key=default, ...``: the builder's own options (``--model-arg``) of zoo model ``name``."""
+    params = inspect.signature(models.get(name).builder).parameters
+    return ", ".join(f"{k}={params[k].default!r}" if params[k].default is not inspect.Parameter.empty else k
+                     for k in models.get(name).options)
+
+
+def model_table(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> list[tuple[str, str, str, str, str]]:
+    """``(names, parameter count, description, options, default optimizer)`` per zoo model for the given input.
+
+    Aliases share a row; the options are the builder's ``--model-arg`` keywords with their defaults.
+    """
     rows = []
     seen: dict[Any, list[str]] = {}
     for name in models.list():
@@ -295,6 +317,7 @@ def model_table(in_channels: int = 1, image_size: int = 28, num_classes: int = 1
         except ValueError:
             count = "too small"  # the image size is below what the model takes
         label = names[0] + (f" ({', '.join(names[1:])})" if len(names) > 1 else "")
-        rows.append((label, count, models.get(main).description))
+        optimizer = optimizer_text(make_config({"model": main}))
+        rows.append((label, count, models.get(main).description, model_options(main), optimizer))
     return sorted(rows)
 

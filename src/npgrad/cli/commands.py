@@ -44,11 +44,18 @@ from npgrad.errors import InvalidArgumentError, NpgradError
 from npgrad.optim.registry import OPTIMIZERS, SCHEDULERS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where the help is, not the usage block first."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``npgrad`` command (all subcommands)."""
+    """The argument parser of the ``npgrad`` command (all subcommands; their parsers are `_Parser` too)."""
     from npgrad import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="npgrad",
         description="npgrad: deep learning on NumPy. Train, evaluate and use image classifiers.",
         formatter_class=Formatter,
@@ -104,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=positive_int, default=None, metavar="N", help=f"number of epochs (default: {t.epochs})")
     g.add_argument("--batch-size", type=positive_int, default=None, metavar="N", help=f"batch size (default: {t.batch_size})")
     g.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None,
-                   help=f"optimizer (default: {DEFAULT.optimizer.name})")
+                   help=f"optimizer (default: the model's, see 'npgrad models'; otherwise {DEFAULT.optimizer.name})")
     g.add_argument("--lr", type=positive_float, default=None, metavar="LR", help=lr_help())
     g.add_argument("--momentum", type=nonnegative_float, default=None, metavar="M", help=hyper_help("momentum", "momentum"))
     g.add_argument("--weight-decay", type=nonnegative_float, default=None, metavar="WD",
@@ -123,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(needs npgrad[distributed]); --batch-size stays the global batch, split over the processes")
     g.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                    help="continue a run from its last.safetensors (or the given checkpoint) in the same run folder; "
-                        "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change")
+                        "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change; "
+                        "a new --epochs re-plans a cosine/step/multistep schedule for the new total")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
     g.add_argument("--limit-batches", type=positive_int, default=None, metavar="N",
                    help="use only the first N batches of each epoch: a quick smoke test of a setup")
@@ -234,16 +242,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             say(note)
         where = f"epoch {trainer.epoch + 1}" + (f", step {trainer.steps_done + 1}" if trainer.steps_done else "")
         trainer.log(f"resuming {run.resumed_from} at {where}")
-    opt = c.optimizer
-    opt_args = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in opt.settings.items() if k != "lr")
     trainer.log(f"model     {c.model.name}: {run.model.num_parameters():,} parameters, "
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
     trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
                 + (", augmented" if spec.augmentation else ""))
     ranks = run.world[1]
     batch = f"batch {c.training.batch_size}" + (f" ({ranks} processes x {c.training.batch_size // ranks})" if ranks > 1 else "")
-    trainer.log(f"training  {c.training.epochs} epochs, {batch}, {opt.name} lr {opt.lr:g}"
-                + (f" ({opt_args})" if opt_args else "") + f", {c.scheduler.name} schedule")
+    trainer.log(f"training  {c.training.epochs} epochs, {batch}, {builders.optimizer_text(c)}, {c.scheduler.name} schedule")
     if ranks > 1:
         trainer.log(f"parallel  {ranks} MPI processes: DistributedDataParallel, batch norms synchronised")
     start = time.perf_counter()
@@ -363,8 +368,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max(len(r[0]) for r in rows)
     print(f"models for {args.in_channels}x{args.image_size}x{args.image_size} inputs, {args.num_classes} classes:")
     print(f"{'name':<{width}}  {'parameters':>11}  description")
-    for name, params, description in rows:
+    for name, params, description, model_options, optimizer in rows:
         print(f"{name:<{width}}  {params:>11}  {description}")
+        indent = " " * (width + 15)
+        if model_options:
+            print(f"{indent}options (--model-arg): {model_options}")
+        print(f"{indent}default optimizer: {optimizer}")
     return 0
 
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from npgrad import models
 from npgrad.cli.config import DataConfig, ModelConfig, OptimizerConfig, RunConfig, SchedulerConfig, TrainingConfig
 from npgrad.data.datasets.registry import datasets, find_dataset
 from npgrad.errors import InvalidArgumentError, MissingFileError
@@ -117,13 +118,13 @@ def dataset_choices() -> str:
 
 
 def lr_help() -> str:
-    return "learning rate (default: " + ", ".join(f"{k} {v.defaults['lr']:g}" for k, v in OPTIMIZERS.items()) + ")"
+    return hyper_help("lr", "learning rate")
 
 
 def hyper_help(name: str, what: str) -> str:
-    """Help of --momentum / --weight-decay: the optimizers it applies to, with their defaults."""
+    """Help of --lr / --momentum / --weight-decay: the optimizers it applies to, with their defaults."""
     defaults = ", ".join(f"{k} {v.defaults[name]:g}" for k, v in OPTIMIZERS.items() if name in v.defaults)
-    return f"{what} (default: {defaults})"
+    return f"{what} (default: the model's optimizer settings, see 'npgrad models'; otherwise {defaults})"
 
 
 def scheduler_help() -> str:
@@ -186,8 +187,13 @@ def make_config(options: dict[str, Any]) -> RunConfig:
     val_split = o.get("val_split", d.val_split)
     if not 0 <= val_split < 1:
         raise InvalidArgumentError(f"--val-split must be in [0, 1), got {val_split}")
-    optimizer = get_optimizer(o.get("optimizer", DEFAULT.optimizer.name))
+    model = o.get("model", DEFAULT.model.name)
+    recommended = dict(models.get(model).optimizer)  # the model's own default optimizer settings
+    recommended_name = recommended.pop("name", DEFAULT.optimizer.name)
+    optimizer = get_optimizer(o.get("optimizer", recommended_name))
     settings = dict(optimizer.defaults)
+    if optimizer.name == recommended_name:
+        settings.update(recommended)
     given = {**o.get("optimizer_settings", {}), **{k: o[k] for k in _OPTIMIZER_FLAGS if k in o}}
     for name, value in given.items():
         if name not in settings:
@@ -195,7 +201,7 @@ def make_config(options: dict[str, Any]) -> RunConfig:
         settings[name] = float(value)
     scheduler = get_scheduler(o.get("scheduler", DEFAULT.scheduler.name))
     return RunConfig(
-        model=ModelConfig(o.get("model", DEFAULT.model.name), dict(o.get("model_arg") or [])),
+        model=ModelConfig(model, dict(o.get("model_arg") or [])),
         data=DataConfig(
             dataset=dataset,
             data_dir=o.get("data_dir", DEFAULT_DATA_DIR) if entry is not None and entry.files is not None else None,

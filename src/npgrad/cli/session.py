@@ -38,6 +38,7 @@ class Session:
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
+    replanned: bool = False  # resumed with a new --epochs: the schedule is the new plan's, at the saved step
 
     @property
     def train_size(self) -> int:
@@ -63,7 +64,12 @@ class Session:
             out_dir=self.run_dir if main else None, config=self.config.to_dict(), early_stopping=t.early_stopping,
             progress=progress and main, log=log if main else None, limit_batches=t.limit_batches,
         )
-        if self.state is not None:
+        if self.state is not None and self.replanned:
+            # The scheduler was built for the new number of epochs: keep that plan, take only its position.
+            trainer.load_state_dict({**self.state, "scheduler": None})
+            self.scheduler.last_epoch = int(self.state["scheduler"]["last_epoch"]) - 1
+            self.scheduler.step()  # sets the optimizer's lr to the new plan's at the saved step
+        elif self.state is not None:
             trainer.load_state_dict(self.state)
         return trainer
 
@@ -149,7 +155,10 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     """Rebuild the run of checkpoint ``path`` (a run folder means its last.safetensors) to continue it.
 
     Only `RESUME_OPTIONS` may be given: a resumed run keeps its settings, so that it continues
-    exactly as it would have without the interruption.
+    exactly as it would have without the interruption. A new ``--epochs`` re-plans a schedule whose
+    shape depends on the run's length (cosine, step, multistep): from the saved step on, the lr is
+    the one a run planned for the new number of epochs has at that step (after a finished cosine
+    run, it rises again from 0); one-cycle runs cannot be extended.
     """
     fixed = [k for k in options if k not in RESUME_OPTIONS]
     if fixed:
@@ -160,6 +169,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     check_config_fits_weights(config, state)
     done = int(state["epoch"])
     notes = []
+    replanned = False
     training, data = config.training, config.data
     if "epochs" in options:
         if options["epochs"] < done:
@@ -169,9 +179,10 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
         if options["epochs"] != planned and not schedule.extendable:
             raise InvalidArgumentError(f"a {schedule.name} run cannot be extended: its cycle ends after the planned "
                                        f"{planned} epochs")
-        if options["epochs"] != planned and schedule.planned:
-            notes.append(f"note: the {schedule.name} schedule was planned for {planned} epochs; it continues from its "
-                         f"saved state, not stretched to {options['epochs']}")
+        replanned = options["epochs"] != planned and schedule.planned
+        if replanned:
+            notes.append(f"note: the {schedule.name} schedule is re-planned for {options['epochs']} epochs (it was planned "
+                         f"for {planned}): from here on the lr is what a {options['epochs']}-epoch run has at this step")
         training = dataclasses.replace(training, epochs=options["epochs"])
     data = dataclasses.replace(data, **{k: options[k] for k in ("data_dir", "image_root") if k in options})
     config = dataclasses.replace(config, training=training, data=data)
@@ -179,11 +190,17 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
         raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
                                    f"train longer")
     world = join_world()
-    config, built = _build(config, world)
     run_dir = Path(state["path"]).parent
+    if world[0] == 0 and not os.access(run_dir, os.W_OK):
+        raise InvalidArgumentError(f"cannot resume in {run_dir}: the run folder is not writable")
+    config, built = _build(config, world)
     if world[0] == 0:
-        write_config(config, run_dir)
-    return Session(config, run_dir, *built, state, state["path"], notes)
+        try:
+            write_config(config, run_dir)
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot resume in {run_dir}: cannot write its config.json "
+                                       f"({exc.strerror or exc})") from None
+    return Session(config, run_dir, *built, state, state["path"], notes, replanned and state.get("scheduler") is not None)
 
 
 # The largest image side a checkpoint's config may ask for: the model is built by one dry forward

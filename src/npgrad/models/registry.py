@@ -20,7 +20,7 @@ from __future__ import annotations
 import builtins
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from npgrad.errors import InvalidArgumentError
@@ -38,6 +38,9 @@ class ModelEntry:
     builder: Callable[..., Module]
     description: str
     options: tuple[str, ...]
+    # The optimizer `npgrad train` uses for this model unless told otherwise: {"name": ..., hyper-parameters}
+    # (the optimizer's registered defaults fill the rest); empty: the command's default optimizer as registered.
+    optimizer: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -51,8 +54,13 @@ def _signature_options(builder: Callable[..., Module]) -> tuple[str, ...]:
     return tuple(p for p in params if p not in _STANDARD_KEYWORDS and params[p].kind is not inspect.Parameter.VAR_KEYWORD)
 
 
-def register(name: str, *aliases: str) -> Callable[[Callable[..., Module]], Callable[..., Module]]:
-    """Decorator recording ``builder`` under ``name`` (and each alias); returns the builder unchanged."""
+def register(name: str, *aliases: str, optimizer: dict[str, Any] | None = None
+             ) -> Callable[[Callable[..., Module]], Callable[..., Module]]:
+    """Decorator recording ``builder`` under ``name`` (and each alias); returns the builder unchanged.
+
+    ``optimizer``: the settings that train this model well, e.g. ``{"name": "sgd", "lr": 0.01}``;
+    ``npgrad train`` uses them unless the user picks another optimizer or gives the values.
+    """
 
     def decorator(builder: Callable[..., Module]) -> Callable[..., Module]:
         options = _signature_options(builder)
@@ -60,7 +68,7 @@ def register(name: str, *aliases: str) -> Callable[[Callable[..., Module]], Call
         for key in (name, *aliases):
             if key in _REGISTRY:
                 raise InvalidArgumentError(f"register: a model named '{key}' is already registered")
-            _REGISTRY[key] = ModelEntry(key, builder, description[0] if description else "", options)
+            _REGISTRY[key] = ModelEntry(key, builder, description[0] if description else "", options, dict(optimizer or {}))
         return builder
 
     return decorator

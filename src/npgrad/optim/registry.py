@@ -11,6 +11,7 @@ schedule ``--scheduler NAME`` accepts. The command's choices and help text come 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,11 @@ class SchedulerEntry:
             if args:
                 raise InvalidArgumentError(f"the {self.name} schedule takes no arguments, got {', '.join(args)}")
             return None
+        accepted = [name for name in inspect.signature(self.cls).parameters if name not in ("optimizer", "last_epoch")]
+        unknown = [name for name in args if name not in accepted]
+        if unknown:
+            raise InvalidArgumentError(f"unknown argument '{unknown[0]}' of the {self.name} schedule "
+                                       f"({self.cls.__name__}); it takes {', '.join(accepted)}")
         return self.cls(optimizer, **{**self.arguments(plan), **args})
 
 
