@@ -90,8 +90,8 @@ def numel(input: Tensor) -> builtins.int:
 
 
 def __getattr__(name: str):
-    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`) on first use, keeping `import npgrad` fast."""
-    if name in ("data", "distributed", "models", "train"):
+    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`) on first use."""
+    if name in ("data", "distributed", "models", "train", "utils"):
         import importlib
 
         return importlib.import_module(f"npgrad.{name}")
