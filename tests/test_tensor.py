@@ -285,6 +285,9 @@ def test_inplace_changes_of_tensors_that_require_grad_need_no_grad():
 def test_creation_functions_follow_pytorch_signatures_and_dtypes():
     npgrad.manual_seed(0)
     assert npgrad.zeros((2, 3)).shape == npgrad.ones(2, 3).shape == npgrad.empty(2, 3).shape == (2, 3)
+    assert npgrad.rand(size=(2, 3)).shape == npgrad.randn(size=4).shape + (3,) == (4, 3)
+    with pytest.raises(TypeError, match="give the size once"):
+        npgrad.zeros(2, size=(2,))
     assert npgrad.zeros(2, dtype=npgrad.long).dtype == np.int64 and npgrad.rand(2, dtype=None).dtype == np.float32
     assert npgrad.full((2, 2), 3).dtype == np.int64 and npgrad.full((2,), 1.5).tolist() == [1.5, 1.5]
     assert npgrad.full((1,), True).dtype == np.bool_ and npgrad.full(3, 0.0, dtype=npgrad.float64).dtype == np.float64

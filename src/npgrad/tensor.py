@@ -808,10 +808,17 @@ def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
 
 
 def _factory(make: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
-    """A PyTorch creation function ``f(*size, dtype=None, device=None, requires_grad=False)`` from ``make(shape, dtype)``."""
+    """A PyTorch creation function ``f(*size, dtype=None, device=None, requires_grad=False)`` from ``make(shape, dtype)``.
+
+    The size may also be given as the keyword ``size=`` (``rand(size=(2, 3))``).
+    """
 
     @functools.wraps(make)
-    def factory(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def factory(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kwargs: Any) -> Tensor:
+        if kwargs:
+            if set(kwargs) != {"size"} or size:
+                raise TypeError(f"{make.__name__}: give the size once, positionally or as size=; got {size} and {kwargs}")
+            size = (kwargs["size"],)
         check_device(device, make.__name__)
         dtype = np.dtype(np.float32) if dtype is None else as_dtype(dtype, make.__name__)
         return Tensor(make(_shape_arg(size), dtype), requires_grad=requires_grad)
