@@ -268,3 +268,13 @@ def test_training_resumes_bit_exactly_from_checkpoint(tmp_path):
         assert got[name].dtype == np.float32
         np.testing.assert_array_equal(got[name], expected[name])
     assert optimizer2.param_groups[0]["lr"] == reference[1].param_groups[0]["lr"]
+
+
+def test_load_takes_torch_load_arguments(tmp_path):
+    path = tmp_path / "best.pt"
+    npgrad.save({"w": np.arange(3.0)}, path)
+    for kwargs in ({"map_location": "cpu"}, {"map_location": npgrad.device("cpu"), "weights_only": True},
+                   {"weights_only": False}):
+        np.testing.assert_array_equal(npgrad.load(path, **kwargs)["w"], np.arange(3.0))
+    with pytest.raises(RuntimeError, match="load: map_location: npgrad computes on the CPU only"):
+        npgrad.load(path, map_location="cuda:0")

@@ -32,8 +32,10 @@ def test_data_and_grad_are_ndarrays_and_grad_accumulates():
     assert type(x.data) is np.ndarray
     (x * x).sum().backward()
     (x * 3).sum().backward()
-    assert type(x.grad) is np.ndarray
+    assert isinstance(x.grad, np.ndarray)  # a GradArray: an ndarray with PyTorch's zero_()
     np.testing.assert_array_equal(x.grad, [2 + 3, 4 + 3])
+    assert x.grad.zero_() is x.grad and not x.grad.any()
+    assert type(x.grad.numpy()) is np.ndarray
 
 
 def test_shared_subexpression_gradients_add_up():
@@ -207,3 +209,135 @@ def test_weights_are_ready_right_after_their_layer_in_backward():
         p.register_post_accumulate_grad_hook(lambda t, name=name: order.append(name))
     model(npgrad.randn(5, 4)).sum().backward()
     assert [n.split(".")[0] for n in order] == ["4", "4", "2", "2", "0", "0"]
+
+
+def test_to_type_and_the_conversion_methods():
+    x = npgrad.tensor([1.5, -2.0], requires_grad=True)
+    assert x.to("cpu") is x and x.to(npgrad.float32) is x and x.cpu() is x and x.type(npgrad.float32) is x
+    assert x.to("cpu", npgrad.float64).dtype == np.float64 and x.to(dtype=np.float64, device="cpu").dtype == np.float64
+    assert x.to(npgrad.zeros(1, dtype=npgrad.int64)).dtype == np.int64
+    assert x.to(copy=True) is not x and x.to(npgrad.float32, False, True) is not x
+    assert x.long().tolist() == [1, -2] and x.int().dtype == np.int32 and x.bool().dtype == np.bool_
+    assert x.half().dtype == np.float16 and x.double().dtype == np.float64 and x.float() is x
+    x.double().sum().backward()  # differentiable between floating dtypes
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [1, 1]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'dvice'"):
+        x.to(dvice="cpu")
+    with pytest.raises(TypeError, match="Tensor.type: expected a dtype"):
+        x.type("not a dtype")
+    with pytest.raises(RuntimeError, match="CPU only"):
+        x.to("cuda")
+
+
+def test_clone_copies_and_keeps_the_graph_detach_cuts_it():
+    x = npgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x.clone()
+    assert not np.shares_memory(y.data, x.data) and y.requires_grad
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [3, 3]
+    assert np.shares_memory(x.detach().data, x.data) and not x.detach().requires_grad
+
+
+def test_inplace_updates_under_no_grad_as_in_a_from_scratch_sgd_step():
+    w = npgrad.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    with npgrad.no_grad():
+        w -= 0.5 * w.grad
+        w.grad.zero_()
+    assert w.tolist() == [0.0, 0.0] and w.grad.tolist() == [0, 0] and w.is_leaf
+    with npgrad.no_grad():
+        w.add_(npgrad.tensor([1.0, 1.0]), alpha=2).mul_(3).sub_(1).div_(5)
+        assert w.tolist() == [1.0, 1.0]
+        w.fill_(4).clamp_(max=3)
+        assert w.tolist() == [3.0, 3.0]
+        w.copy_(np.array([7.0]))  # broadcast, as PyTorch's copy_
+        w[0] = npgrad.tensor(-1.0)
+        assert w.tolist() == [-1.0, 7.0]
+        npgrad.manual_seed(0)
+        w.normal_(0, 0.01)
+        npgrad.manual_seed(0)
+        expected = npgrad.nn.init.normal_(np.zeros(2, np.float32), 0, 0.01)
+        np.testing.assert_array_equal(w.data, expected)
+        w.uniform_(2, 3).zero_()
+    assert w.tolist() == [0.0, 0.0]
+
+
+def test_inplace_changes_of_tensors_that_require_grad_need_no_grad():
+    w = npgrad.tensor([1.0, 2.0], requires_grad=True)
+    for change in (lambda: w.add_(1), lambda: w.zero_(), lambda: w.normal_(), lambda: w.copy_([1.0, 1.0])):
+        with pytest.raises(RuntimeError, match="cannot be changed in place while gradients are recorded"):
+            change()
+    with pytest.raises(RuntimeError, match=r"x \+= y: a tensor that requires grad"):
+        w += 1
+    with pytest.raises(RuntimeError, match=r"x\[index\] = value"):
+        w[0] = 3.0
+    h = w * 2  # a non-leaf: `h += 1` is Python's h = h + 1, recorded out of place
+    h += 1
+    h.sum().backward()
+    assert h.tolist() == [3.0, 5.0] and w.grad.tolist() == [2, 2]
+    total = npgrad.zeros(())  # accumulating a loss into a plain tensor keeps the graph
+    total += (w * w).sum()
+    assert total.requires_grad
+    with pytest.raises(TypeError, match=r"add_: cannot update a tensor of shape \(2,\) and dtype int64 in place"):
+        npgrad.tensor([1, 2]).add_(0.5)
+
+
+def test_creation_functions_follow_pytorch_signatures_and_dtypes():
+    npgrad.manual_seed(0)
+    assert npgrad.zeros((2, 3)).shape == npgrad.ones(2, 3).shape == npgrad.empty(2, 3).shape == (2, 3)
+    assert npgrad.rand(size=(2, 3)).shape == (2, 3) and npgrad.randn(size=4).shape == (4,)
+    with pytest.raises(TypeError, match="give the size once"):
+        npgrad.zeros(2, size=(2,))
+    assert npgrad.zeros(2, dtype=npgrad.long).dtype == np.int64 and npgrad.rand(2, dtype=None).dtype == np.float32
+    assert npgrad.full((2, 2), 3).dtype == np.int64 and npgrad.full((2,), 1.5).tolist() == [1.5, 1.5]
+    assert npgrad.full((1,), True).dtype == np.bool_ and npgrad.full(3, 0.0, dtype=npgrad.float64).dtype == np.float64
+    assert npgrad.eye(2, 3).tolist() == [[1, 0, 0], [0, 1, 0]] and npgrad.eye(2).dtype == np.float32
+    np.testing.assert_allclose(npgrad.linspace(0, 1, 5).data, [0, 0.25, 0.5, 0.75, 1])
+    assert npgrad.arange(5).dtype == np.int64 and npgrad.arange(0, 1, 0.5).tolist() == [0.0, 0.5]
+    r = npgrad.randint(3, (1000,))
+    assert r.dtype == np.int64 and set(r.tolist()) == {0, 1, 2}
+    assert set(npgrad.randint(5, 7, size=(100,)).tolist()) == {5, 6}
+    n = npgrad.normal(2.0, 0.5, (20000,))
+    assert n.dtype == np.float32 and abs(n.mean().item() - 2) < 0.02 and abs(n.std().item() - 0.5) < 0.02
+    assert npgrad.normal(npgrad.zeros(3, 1), npgrad.ones(4)).shape == (3, 4)
+    x = npgrad.zeros(2, 3, dtype=npgrad.float64)
+    for like in (npgrad.zeros_like, npgrad.ones_like, npgrad.empty_like, npgrad.rand_like, npgrad.randn_like):
+        assert like(x).shape == (2, 3) and like(x).dtype == np.float64
+    assert npgrad.full_like(x, 7).tolist() == [[7] * 3] * 2 and npgrad.zeros_like(x, dtype=npgrad.int64).dtype == np.int64
+    assert npgrad.ones(2, requires_grad=True).requires_grad
+    with pytest.raises(TypeError, match=r"randint: expected \(high, size\)"):
+        npgrad.randint(1, 2, 3, (4,))
+
+
+def test_from_numpy_shares_memory_and_tensor_copies():
+    a = np.arange(3.0)
+    t = npgrad.from_numpy(a)
+    a[0] = 9
+    assert t.dtype == np.float64 and t[0].item() == 9 and npgrad.tensor(a, dtype=npgrad.float32).dtype == np.float32
+    assert not np.shares_memory(npgrad.tensor(a).data, a)
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        npgrad.from_numpy([1, 2])
+
+
+def test_method_spellings_of_the_operators():
+    x = npgrad.tensor([[1.0, -2.0], [3.0, 4.0]])
+    assert x.add(1).tolist() == [[2, -1], [4, 5]] and x.sub(1).mul(2).div(2).tolist() == [[0, -3], [2, 3]]
+    assert x.pow(2).tolist() == [[1, 4], [9, 16]] and x.neg().tolist() == [[-1, 2], [-3, -4]]
+    assert x.t().tolist() == [[1, 3], [-2, 4]] and x.matmul(x).tolist() == (x @ x).tolist()
+    assert x.eq(1).tolist() == [[True, False], [False, False]] and x.gt(0).dtype == np.bool_
+    assert x.ne(1).sum().item() == 3 and x.lt(0).any().item() and not x.ge(0).all().item() and x.le(4).all().item()
+    assert npgrad.numel(x) == 4 and x.view_as(npgrad.zeros(4)).shape == (4,)
+    with pytest.raises(ValueError, match="t: expects a tensor of at most 2 dimensions"):
+        npgrad.zeros(1, 2, 3).t()
+
+
+def test_set_grad_enabled_as_a_call_and_as_a_context():
+    with npgrad.set_grad_enabled(False):
+        assert not npgrad.is_grad_enabled()
+    assert npgrad.is_grad_enabled()
+    npgrad.set_grad_enabled(False)
+    try:
+        assert not npgrad.is_grad_enabled()
+    finally:
+        npgrad.set_grad_enabled(True)
+    assert npgrad.is_grad_enabled()

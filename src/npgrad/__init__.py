@@ -4,6 +4,8 @@ Every operator is readable NumPy with a hand-written backward pass; the API
 follows PyTorch's names and semantics wherever they overlap.
 """
 
+import builtins
+
 from npgrad import _memory
 
 _memory.apply_default()  # keep freed buffers for the next step (see npgrad/_memory.py)
@@ -12,41 +14,84 @@ _memory.apply_default()  # keep freed buffers for the next step (see npgrad/_mem
 from npgrad.tensor import (
     Tensor,
     arange,
+    empty,
+    empty_like,
     enable_grad,
+    eye,
+    from_numpy,
+    full,
+    full_like,
     is_grad_enabled,
+    linspace,
     no_grad,
+    normal,
     ones,
     ones_like,
     rand,
+    rand_like,
+    randint,
     randn,
+    randn_like,
+    set_grad_enabled,
     tensor,
     zeros,
     zeros_like,
 )
+from npgrad._dtypes import (
+    bool,
+    cfloat,
+    complex64,
+    device,
+    double,
+    dtype,
+    float,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
 from npgrad.ops.elementwise import abs, clamp, clip, exp, log, sqrt, where
-from npgrad.ops.linear import matmul
-from npgrad.ops.reduce import max, mean, min, sum
-from npgrad.ops.shape import cat, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
+from npgrad.ops.linear import bmm, matmul, mm
+from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from npgrad.ops.shape import cat, expand, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
 from npgrad.random import get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
 from npgrad.serialization import load, save
-from npgrad import nn, optim  # noqa: E402
+from npgrad import cuda, nn, optim  # noqa: E402
 from npgrad.nn import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "Function", "load", "nn", "optim", "save", "summary",
-    "Tensor", "abs", "arange", "cat", "clamp", "clip", "enable_grad", "exp",
-    "flatten", "get_rng_state", "is_grad_enabled", "log", "manual_seed", "matmul", "max", "mean",
-    "min", "no_grad", "ones", "ones_like", "permute", "rand", "randn", "reshape", "set_rng_state",
-    "sqrt", "squeeze", "stack", "sum", "tensor", "transpose", "unsqueeze", "where", "zeros", "zeros_like",
+    "Context", "Function", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat",
+    "cfloat", "clamp", "clip", "complex64", "cuda", "device", "double", "dtype", "empty", "empty_like",
+    "enable_grad", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy",
+    "full", "full_like", "get_default_dtype", "get_rng_state", "half", "int", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "mean", "min", "mm", "nn",
+    "no_grad", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand", "rand_like", "randint", "randn",
+    "randn_like", "reshape", "save", "set_grad_enabled", "set_rng_state", "short", "sqrt", "squeeze", "stack", "std",
+    "sum", "summary", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]
 
 
+def numel(input: Tensor) -> builtins.int:
+    """The number of elements of ``input``."""
+    return input.numel()
+
+
+
 def __getattr__(name: str):
-    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`) on first use, keeping `import npgrad` fast."""
-    if name in ("data", "distributed", "models", "train"):
+    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`) on first use."""
+    if name in ("data", "distributed", "models", "train", "utils"):
         import importlib
 
         return importlib.import_module(f"npgrad.{name}")

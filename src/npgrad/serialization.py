@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from npgrad._dtypes import check_device
 from npgrad._fileio import atomic_path
 from npgrad.tensor import Tensor
 
@@ -133,18 +134,23 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 
 # ---------------------------------------------------------------------- load
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: bool | None = None) -> Any:
     """Read a checkpoint written by `save`: the same structure, with arrays as ``numpy.ndarray``.
 
     Tensors come back as arrays (dtypes and shapes bit-exact), tuples as
     tuples, dict keys as the same str/int keys. A safetensors file written by
     other tools (no npgrad metadata) loads as a flat ``{name: array}`` dict.
 
+    ``map_location`` and ``weights_only`` are ``torch.load``'s: the location may be None, ``"cpu"``
+    or ``npgrad.device("cpu")`` (the only device), and every npgrad file is weights-only (it
+    holds arrays and plain values, never code), whichever value is passed.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file is not a safetensors file, is truncated, or its
             npgrad metadata is damaged; the message names the file.
     """
+    check_device(map_location, "load: map_location")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such checkpoint file: {path!r}")

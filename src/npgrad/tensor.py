@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from npgrad._utils import _UNSET, resolve_dim, resolve_keepdim
+from npgrad._dtypes import CPU, as_dtype, check_device, is_device_arg
+from npgrad._utils import _UNSET
 
 _grad_enabled = True
 
@@ -53,6 +54,34 @@ def no_grad() -> _GradMode:
 def enable_grad() -> _GradMode:
     """Context manager (or decorator) that turns recording back on inside `no_grad`."""
     return _GradMode(True)
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801 - PyTorch's name
+    """``set_grad_enabled(False)`` switches recording off at once; as a context manager, until its block ends."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        super().__init__(bool(mode))
+        self.previous = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __enter__(self) -> None:
+        pass
+
+
+class GradArray(np.ndarray):
+    """The array ``backward()`` stores in ``Tensor.grad``: a NumPy array that also has PyTorch's ``zero_()``.
+
+    So the from-scratch update ``p -= lr * p.grad; p.grad.zero_()`` runs unchanged; the
+    array is otherwise plain NumPy (``p.grad[...] = 0`` and ``p.grad = None`` work too).
+    """
+
+    def zero_(self) -> GradArray:
+        self[...] = 0
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return self.view(np.ndarray)
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -179,16 +208,73 @@ class Tensor:
         return Tensor(self.data)
 
     def astype(self, dtype: Any) -> Tensor:
-        """A copy converted to ``dtype``; differentiable between floating dtypes."""
+        """A copy converted to ``dtype``; differentiable between floating dtypes (an integer or bool result has no gradient)."""
         from npgrad.ops.elementwise import Cast
 
-        return Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            return Tensor(self.data.astype(dtype))
+        return Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
-        return self.astype(np.float32)
+        return self.to(np.float32)
 
     def double(self) -> Tensor:
-        return self.astype(np.float64)
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype`` (itself when it already has it), like ``to(dtype)``.
+
+        Differs from PyTorch: ``type()`` without a dtype (the legacy type-name string) is not offered; read ``dtype``.
+        """
+        return self.to(as_dtype(dtype, "Tensor.type"))
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, ``to(..., copy=True)``.
+
+        Returns ``self`` when nothing changes (as PyTorch does), else a converted copy that
+        is differentiable between floating dtypes. The only device is the CPU: ``to("cpu")``
+        is accepted, any other device raises.
+        """
+        dtype, copy = _to_args("Tensor.to", args, kwargs)
+        out = self if dtype is None or dtype == self.dtype else self.astype(dtype)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """``self``: npgrad tensors always live on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Raises: npgrad has no GPU (test ``npgrad.cuda.is_available()``, which is False)."""
+        check_device("cuda" if device is None else device, "Tensor.cuda")
+        return self
+
+    @property
+    def device(self) -> Any:
+        """``npgrad.device("cpu")``, the only device."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def clone(self) -> Tensor:
+        """A copy of the values that stays in the graph (the gradient flows back to ``self``)."""
+        from npgrad.ops.elementwise import Cast
+
+        return Cast.apply(self, dtype=self.dtype)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
@@ -213,9 +299,100 @@ class Tensor:
         self._grad_hooks[handle.id] = hook
         return handle
 
-    def zero_(self) -> Tensor:
-        self.data[...] = 0
+    # ------------------------------------------------------ in-place updates
+    # PyTorch's rule: a tensor that requires grad is changed in place only where nothing is
+    # recorded (``with no_grad():``), as in the optimizer step ``w -= lr * w.grad``. npgrad records
+    # no in-place operation at all (PyTorch records them on non-leaf tensors).
+    def _check_inplace(self, op: str) -> None:
+        if _grad_enabled and self._requires_grad:
+            raise RuntimeError(
+                f"{op}: a tensor that requires grad cannot be changed in place while gradients are recorded; "
+                "do it inside `with npgrad.no_grad():` (npgrad records no in-place operation)"
+            )
+
+    def _inplace(self, op: str, ufunc: Any, other: Any) -> Tensor:
+        self._check_inplace(op)
+        try:
+            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        except (TypeError, ValueError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(f"{op}: cannot update a tensor of shape {self.shape} and dtype {self.dtype} in place: {error}") from None
         return self
+
+    def _inplace_operator(self, symbol: str, ufunc: Any, other: Any, out_of_place: Callable[[Tensor, Any], Tensor]) -> Tensor:
+        """``x += y`` and friends: in place when nothing is recorded, else (non-leaf ``x``) a new tensor bound to ``x``."""
+        if _grad_enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+            if self.is_leaf and self._requires_grad:
+                self._check_inplace(f"x {symbol} y")
+            return out_of_place(self, other)
+        return self._inplace(f"x {symbol} y", ufunc, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace_operator("+=", np.add, other, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace_operator("-=", np.subtract, other, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace_operator("*=", np.multiply, other, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace_operator("/=", np.true_divide, other, Tensor.__truediv__)
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return self._inplace("add_", np.add, _scaled(other, alpha))
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return self._inplace("sub_", np.subtract, _scaled(other, alpha))
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace("div_", np.true_divide, other)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
+        self._check_inplace("clamp_")
+        np.clip(self.data, min, max, out=self.data)
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        self._check_inplace("fill_")
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor."""
+        self._check_inplace("copy_")
+        src = np.asarray(src.data if isinstance(src, Tensor) else src)
+        try:
+            np.copyto(self.data, np.broadcast_to(src, self.shape), casting="unsafe")
+        except ValueError:
+            raise ValueError(f"copy_: a source of shape {src.shape} does not broadcast to shape {self.shape}") from None
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill with N(mean, std²) samples from the global generator (as ``nn.init.normal_``)."""
+        from npgrad.nn import init
+
+        self._check_inplace("normal_")
+        return init.normal_(self, mean, std)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill with U(a, b) samples from the global generator (as ``nn.init.uniform_``)."""
+        from npgrad.nn import init
+
+        self._check_inplace("uniform_")
+        return init.uniform_(self, a, b)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("x[index] = value")
+        self.data[_shape.index_arrays(index)] = value.data if isinstance(value, Tensor) else value
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -338,6 +515,24 @@ class Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return Tensor(op(self.data, other))
 
+    def eq(self, other: Any) -> Tensor:
+        return self._compare(other, np.equal)
+
+    def ne(self, other: Any) -> Tensor:
+        return self._compare(other, np.not_equal)
+
+    def lt(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def le(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def gt(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def ge(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
     def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
 
@@ -399,16 +594,83 @@ class Tensor:
     def mean(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
         return _reduce.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def max(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    def max(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
+        """The maximum; with an int ``dim`` the pair ``(values, indices)``, as in PyTorch (see `npgrad.max`)."""
         return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    def min(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
+        """The minimum; with an int ``dim`` the pair ``(values, indices)``, as in PyTorch (see `npgrad.min`)."""
         return _reduce.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+        return _reduce.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+        return _reduce.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def argmax(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
         """Indices of the maxima (int64, no gradient)."""
-        d = resolve_dim("argmax", dim, axis)
-        return Tensor(np.argmax(self.data, axis=d, keepdims=resolve_keepdim("argmax", keepdim, keepdims)))
+        return _reduce.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+        """Indices of the minima (int64, no gradient)."""
+        return _reduce.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UNSET, *, correction: Any = _UNSET,
+            axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+        return _reduce.var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+
+    def std(self, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UNSET, *, correction: Any = _UNSET,
+            axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+        return _reduce.std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+
+    def all(self) -> Tensor:
+        return Tensor(np.all(self.data))
+
+    def any(self) -> Tensor:
+        return Tensor(np.any(self.data))
+
+    def add(self, other: Any) -> Tensor:
+        return self + other
+
+    def sub(self, other: Any) -> Tensor:
+        return self - other
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        return self / other
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    def mm(self, other: Tensor) -> Tensor:
+        return _linear.mm(self, other)
+
+    def bmm(self, other: Tensor) -> Tensor:
+        return _linear.bmm(self, other)
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; tensors of fewer than 2 dimensions come back as they are (PyTorch's ``t``)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}; use transpose(dim0, dim1)")
+        return self if self.ndim < 2 else _shape.transpose(self, 0, 1)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return _shape.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _shape.expand(self, *other.shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _shape.reshape(self, *other.shape)
 
     def reshape(self, *shape: Any) -> Tensor:
         return _shape.reshape(self, *shape)
@@ -476,6 +738,37 @@ def _operand(value: Any, like: Tensor) -> Any:
     return np.asarray(value)
 
 
+def _scaled(other: Any, alpha: float) -> Any:
+    value = other.data if isinstance(other, Tensor) else other
+    return value if alpha == 1 else np.multiply(value, alpha)
+
+
+def _to_args(where: str, args: tuple, kwargs: dict[str, Any]) -> tuple[np.dtype | None, bool]:
+    """Read PyTorch's ``to(...)`` arguments: the dtype asked for (None: keep) and ``copy``; refuse non-CPU devices.
+
+    Forms: ``(dtype)``, ``(device)``, ``(device, dtype)``, ``(tensor)`` (its dtype), each followed by
+    optional ``non_blocking`` and ``copy``, and the keywords ``dtype``, ``device``, ``non_blocking``,
+    ``copy``, ``memory_format`` (ignored: NumPy arrays have no memory formats to choose).
+    """
+    unknown = sorted(set(kwargs) - {"dtype", "device", "non_blocking", "copy", "memory_format"})
+    if unknown:
+        raise TypeError(f"{where}: unexpected keyword argument {unknown[0]!r}")
+    dtype, device = kwargs.get("dtype"), kwargs.get("device")
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        dtype = rest.pop(0).dtype
+    elif rest and is_device_arg(rest[0]):
+        device = rest.pop(0)
+    if rest and not isinstance(rest[0], bool):
+        dtype = rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(flag, bool) for flag in rest):
+        raise TypeError(f"{where}: expected (dtype), (device), (device, dtype) or (tensor), "
+                        f"then non_blocking and copy flags; got {args!r}")
+    check_device(device, where)
+    copy = kwargs.get("copy", rest[1] if len(rest) == 2 else False)
+    return (None if dtype is None else as_dtype(dtype, where)), bool(copy)
+
+
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Tensors reachable from ``root`` that require grad, inputs before outputs (iterative DFS)."""
     order: list[Tensor] = []
@@ -502,7 +795,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 def _accumulate(tensor: Tensor, grad: np.ndarray) -> None:
     if tensor.grad is None:
-        tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True)
+        tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True).view(GradArray)
     else:
         tensor.grad += grad
 
@@ -515,33 +808,71 @@ def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
 
 
 def _factory(make: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
+    """A PyTorch creation function ``f(*size, dtype=None, device=None, requires_grad=False)`` from ``make(shape, dtype)``.
+
+    The size may also be given as the keyword ``size=`` (``rand(size=(2, 3))``).
+    """
+
     @functools.wraps(make)
-    def factory(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-        return Tensor(make(_shape_arg(shape), np.dtype(dtype)), requires_grad=requires_grad)
+    def factory(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kwargs: Any) -> Tensor:
+        if kwargs:
+            if set(kwargs) != {"size"} or size:
+                raise TypeError(f"{make.__name__}: give the size once, positionally or as size=; got {size} and {kwargs}")
+            size = (kwargs["size"],)
+        check_device(device, make.__name__)
+        dtype = np.dtype(np.float32) if dtype is None else as_dtype(dtype, make.__name__)
+        return Tensor(make(_shape_arg(size), dtype), requires_grad=requires_grad)
 
     return factory
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def _like(make: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``f_like(input, ...)``: ``make(*input.shape, ...)`` with ``input``'s dtype unless ``dtype`` is given."""
+
+    def like(input: Tensor, *args: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        return make(input.shape, *args, dtype=input.dtype if dtype is None else dtype, device=device,
+                    requires_grad=requires_grad)
+
+    like.__name__ = like.__qualname__ = f"{make.__name__}_like"
+    like.__doc__ = f"``{make.__name__}`` of ``input``'s shape, with its dtype unless ``dtype`` is given."
+    return like
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new Tensor from array-like ``data`` (copied, like ``torch.tensor``)."""
+    check_device(device, "tensor")
+    dtype = None if dtype is None else as_dtype(dtype, "tensor")
     return Tensor(np.array(_to_array(data, dtype), copy=True), requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing ``array``'s memory and dtype (changes to one show in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
 
 
 @_factory
 def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``zeros(*shape, dtype=float32, requires_grad=False)``: a tensor of zeros."""
+    """``zeros(*size, dtype=float32, device=None, requires_grad=False)``: a tensor of zeros."""
     return np.zeros(shape, dtype)
 
 
 @_factory
 def ones(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``ones(*shape, dtype=float32, requires_grad=False)``: a tensor of ones."""
+    """``ones(*size, ...)``: a tensor of ones."""
     return np.ones(shape, dtype)
 
 
 @_factory
+def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``empty(*size, ...)``: a new tensor; npgrad fills it with zeros (PyTorch leaves it uninitialised)."""
+    return np.zeros(shape, dtype)
+
+
+@_factory
 def randn(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``randn(*shape, ...)``: standard normal samples from the global generator (see `manual_seed`)."""
+    """``randn(*size, ...)``: standard normal samples from the global generator (see `manual_seed`)."""
     from npgrad.random import generator
 
     return generator().standard_normal(shape, dtype=np.float64).astype(dtype, copy=False)
@@ -549,28 +880,85 @@ def randn(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 @_factory
 def rand(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``rand(*shape, ...)``: uniform samples in [0, 1) from the global generator."""
+    """``rand(*size, ...)``: uniform samples in [0, 1) from the global generator."""
     from npgrad.random import generator
 
     return generator().random(shape, dtype=np.float64).astype(dtype, copy=False)
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer arguments."""
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value (float32, int64 or bool) unless given."""
+    check_device(device, "full")
+    dtype = _to_array(fill_value).dtype if dtype is None else as_dtype(dtype, "full")
+    return Tensor(np.full(_shape_arg((size,)), fill_value, dtype), requires_grad=requires_grad)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer arguments, else float32."""
+    check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if dtype is None:
         integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if integral else np.float32
-    return Tensor(np.arange(start, end, step, dtype=dtype))
+    return Tensor(np.arange(start, end, step, dtype=as_dtype(dtype, "arange")), requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(t.data), requires_grad=requires_grad)
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 unless ``dtype``)."""
+    check_device(device, "linspace")
+    dtype = np.float32 if dtype is None else as_dtype(dtype, "linspace")
+    return Tensor(np.linspace(start, end, int(steps)).astype(dtype), requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(t.data), requires_grad=requires_grad)
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """The ``n × m`` identity matrix (``m = n`` by default)."""
+    check_device(device, "eye")
+    dtype = np.float32 if dtype is None else as_dtype(dtype, "eye")
+    return Tensor(np.eye(int(n), None if m is None else int(m), dtype=dtype), requires_grad=requires_grad)
+
+
+def randint(*args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high) (int64 unless ``dtype``)."""
+    from npgrad.random import generator
+
+    check_device(device, "randint")
+    if size is None:
+        if not args:
+            raise TypeError("randint: expected (high, size) or (low, high, size)")
+        *args, size = args
+    if len(args) not in (1, 2):
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args) + 1} arguments")
+    low, high = (0, args[0]) if len(args) == 1 else args
+    dtype = np.int64 if dtype is None else as_dtype(dtype, "randint")
+    return Tensor(generator().integers(low, high, _shape_arg((size,))).astype(dtype), requires_grad=requires_grad)
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std²): of shape ``size`` for number arguments, else of the broadcast shape of the tensors.
+
+    The dtype is that of a tensor argument, float32 for numbers, unless ``dtype`` is given.
+    """
+    from npgrad.random import generator
+
+    check_device(device, "normal")
+    mean_array, std_array = _to_array(mean), _to_array(std)
+    shape = np.broadcast_shapes(mean_array.shape, std_array.shape) if size is None else _shape_arg((size,))
+    if dtype is None:
+        dtype = np.result_type(mean_array, std_array) if mean_array.ndim or std_array.ndim else np.float32
+    samples = generator().normal(mean_array, std_array, shape)
+    return Tensor(samples.astype(as_dtype(dtype, "normal")), requires_grad=requires_grad)
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+full_like = _like(full)
 
 
 # The operator modules import this one, so they are bound at the end.

@@ -44,3 +44,16 @@ def test_linear_validates_shapes():
         linear(npgrad.ones(2, 4), npgrad.ones(4))
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         linear(npgrad.ones(2, 4), npgrad.ones(3, 4), npgrad.ones(4))
+
+
+def test_mm_and_bmm_take_exactly_matrices_and_batches():
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    check_op(npgrad.mm, a, b, reference=np.matmul, torch_op=lambda x, y: x.mm(y))
+    check_op(lambda x, y: x.bmm(y), rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 5)),
+             reference=np.matmul, torch_op=lambda x, y: x.bmm(y))
+    with pytest.raises(ValueError, match="mm: expects two 2-D tensors"):
+        npgrad.mm(npgrad.Tensor(a), npgrad.zeros(4))
+    with pytest.raises(ValueError, match=r"mm: shapes \(3, 4\) and \(3, 4\) cannot be multiplied"):
+        npgrad.mm(npgrad.Tensor(a), npgrad.Tensor(a))
+    with pytest.raises(ValueError, match="bmm: shapes"):
+        npgrad.bmm(npgrad.zeros(2, 3, 4), npgrad.zeros(3, 4, 5))

@@ -9,9 +9,9 @@ X = np.random.default_rng(0).standard_normal((3, 4, 5))
 
 @pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2)])
 @pytest.mark.parametrize("keepdim", [False, True])
-@pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
 def test_reductions(name, dim, keepdim):
-    ref = getattr(np, {"max": "amax", "min": "amin"}.get(name, name))
+    ref = getattr(np, name)
     check_op(
         lambda t: getattr(t, name)(dim=dim, keepdim=keepdim),
         X,
@@ -27,10 +27,59 @@ def test_numpy_aliases_axis_and_keepdims():
         t.sum(dim=0, axis=0)
 
 
-def test_max_shares_gradient_among_ties_like_amax():
+def test_amax_and_full_max_share_gradient_among_ties():
+    for reduce in (lambda x: x.amax(dim=1).sum(), lambda x: x.max()):
+        x = npgrad.Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
+        reduce(x).backward()
+        expected = [[0, 0.5, 0.5], [1, 0, 0]] if x.grad.sum() == 2 else [[0, 0.5, 0.5], [0, 0, 0]]
+        np.testing.assert_array_equal(x.grad, expected)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_min_with_dim_return_values_and_indices(name, dim, keepdim):
+    values, indices = getattr(npgrad.Tensor(X), name)(dim, keepdim)
+    np.testing.assert_array_equal(values.data, getattr(np, "a" + name)(X, axis=dim, keepdims=keepdim))
+    np.testing.assert_array_equal(indices.data, getattr(np, "arg" + name)(X, axis=dim, keepdims=keepdim))
+    assert indices.dtype == np.int64
+    check_op(lambda t: getattr(npgrad, name)(t, dim=dim, keepdim=keepdim).values, X,
+             reference=lambda a: getattr(np, "a" + name)(a, axis=dim, keepdims=keepdim),
+             torch_op=lambda t: getattr(t, name)(dim=dim, keepdim=keepdim).values)
+
+
+def test_max_with_dim_sends_the_gradient_to_the_selected_element_only():
     x = npgrad.Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
-    x.max(dim=1).sum().backward()
-    np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+    values, indices = x.max(dim=1)
+    values.sum().backward()
+    np.testing.assert_array_equal(indices.data, [1, 0])  # the first of tied maxima, as np.argmax
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [1, 0, 0]])
+
+
+def test_max_dim_must_be_one_int_and_axis_keeps_numpy_semantics():
+    t = npgrad.Tensor(X)
+    with pytest.raises(TypeError, match="use amax for several dims"):
+        t.max(dim=(0, 1))
+    np.testing.assert_array_equal(t.max(axis=(0, 1)).data, X.max(axis=(0, 1)))
+    np.testing.assert_array_equal(t.min(axis=1, keepdims=True).data, X.min(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dim", [None, 0, (0, 2)])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("correction", [0, 1])
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_var_and_std(name, dim, keepdim, correction):
+    check_op(lambda t: getattr(t, name)(dim=dim, keepdim=keepdim, correction=correction), X,
+             reference=lambda a: getattr(np, name)(a, axis=dim, keepdims=keepdim, ddof=correction),
+             torch_op=lambda t: getattr(t, name)(dim=dim, keepdim=keepdim, correction=correction))
+
+
+def test_var_defaults_to_the_unbiased_estimate_and_takes_unbiased():
+    t = npgrad.Tensor(X)
+    np.testing.assert_allclose(t.var().data, X.var(ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(npgrad.std(t, 1, False).data, X.std(axis=1), rtol=1e-12)
+    with pytest.raises(TypeError, match="either unbiased or correction"):
+        t.var(0, unbiased=True, correction=1)
 
 
 def test_reduction_dim_out_of_range():
@@ -38,6 +87,8 @@ def test_reduction_dim_out_of_range():
         npgrad.Tensor(X).sum(dim=3)
 
 
-def test_argmax():
+def test_argmax_and_argmin():
     t = npgrad.Tensor(X)
     np.testing.assert_array_equal(t.argmax(dim=1).data, X.argmax(axis=1))
+    np.testing.assert_array_equal(npgrad.argmin(t, -1, keepdim=True).data, X.argmin(axis=-1, keepdims=True))
+    assert npgrad.argmax(t).item() == X.argmax()

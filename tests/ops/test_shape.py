@@ -64,3 +64,22 @@ def test_cat_and_stack(dim):
 def test_cat_of_nothing_is_an_error():
     with pytest.raises(ValueError, match="non-empty"):
         npgrad.cat([])
+
+
+def test_expand_repeats_size_one_dimensions_and_sums_the_gradient():
+    a = rng.standard_normal((3, 1))
+    check_op(lambda t: t.expand(2, 3, 4), a, reference=lambda v: np.broadcast_to(v, (2, 3, 4)),
+             torch_op=lambda t: t.expand(2, 3, 4))
+    check_op(lambda t: t.expand(-1, 5), a, reference=lambda v: np.broadcast_to(v, (3, 5)))
+    assert npgrad.Tensor(a).expand_as(npgrad.zeros(3, 2)).shape == (3, 2)
+    with pytest.raises(ValueError, match="dimension 0 has size 3, which cannot be expanded to 4"):
+        npgrad.Tensor(a).expand(4, 2)
+    with pytest.raises(ValueError, match="-1 is only allowed for existing dimensions"):
+        npgrad.Tensor(a).expand(-1, 3, 2)
+
+
+def test_tensors_index_tensors():
+    t = npgrad.Tensor(X)
+    rows = npgrad.tensor([1, 0, 1])
+    np.testing.assert_array_equal(t[0][rows, npgrad.tensor([0, 2, 3])].data, X[0][[1, 0, 1], [0, 2, 3]])
+    np.testing.assert_array_equal(t[t > 0].data, X[X > 0])

@@ -61,11 +61,15 @@ class DataLoader:
         prefetch: batches prepared ahead by a background thread (0 = none, everything runs in
             the iterating thread). Decoding, gathering and transforming then overlap with the
             caller's compute; most of NumPy and Pillow's decoders release the GIL.
+        collate_fn: ``f(items) -> batch`` (PyTorch's): builds each batch from the list of dataset
+            items instead of `collate`/``get_batch``, for datasets whose items are not
+            ``(image, label)``. The batch is yielded as it returns: ``transform`` applies only
+            when given.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 prefetch: int = 2, sampler: Any = None) -> None:
+                 prefetch: int = 2, sampler: Any = None, collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler decides the order)")
         if batch_size < 1:
@@ -77,7 +81,8 @@ class DataLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
-        self.transform = ToFloat() if transform is None else transform
+        self.collate_fn = collate_fn
+        self.transform = ToFloat() if transform is None and collate_fn is None else transform
         self.prefetch = int(prefetch)
         self.sampler = sampler
         self.epoch = 0
@@ -116,6 +121,10 @@ class DataLoader:
         get_batch = getattr(self.dataset, "get_batch", None)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             indices = order[start:start + self.batch_size]
+            if self.collate_fn is not None:
+                batch = self.collate_fn([self.dataset[int(i)] for i in indices])
+                yield batch if self.transform is None else self.transform(batch, rng)
+                continue
             if get_batch is not None:
                 x, y = get_batch(indices)
             else:

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npgrad.tensor import RemovableHandle, Tensor, is_grad_enabled
+from npgrad._dtypes import check_device
+from npgrad.tensor import RemovableHandle, Tensor, _to_args, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -288,16 +289,17 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert the floating-point parameters and buffers (and their gradients) to ``dtype`` in place; returns self.
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert the floating-point parameters and buffers (and their gradients) to a dtype in place; returns self.
 
-        The Parameter objects stay the same (an optimizer holding them keeps
-        working); integer buffers such as ``num_batches_tracked`` are left alone.
-        ``to("cpu")`` is accepted and does nothing: npgrad has one device.
+        PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, keywords
+        ``dtype=``/``device=``. The Parameter objects stay the same (an optimizer holding them keeps
+        working); integer buffers such as ``num_batches_tracked`` are left alone. The only device is
+        the CPU: ``to("cpu")`` does nothing, another device raises.
         """
-        if isinstance(dtype, str) and dtype == "cpu":
+        dtype, _ = _to_args("Module.to", args, kwargs)
+        if dtype is None:
             return self
-        dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"Module.to: only floating-point dtypes are supported, got {dtype}")
         for tensor in [*self.parameters(), *self.buffers()]:
@@ -305,6 +307,15 @@ class Module:
                 tensor.data = tensor.data.astype(dtype, copy=False)
                 if tensor.grad is not None:
                     tensor.grad = tensor.grad.astype(dtype, copy=False)
+        return self
+
+    def cpu(self) -> Module:
+        """``self``: npgrad modules always live on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises: npgrad has no GPU (test ``npgrad.cuda.is_available()``, which is False)."""
+        check_device("cuda" if device is None else device, "Module.cuda")
         return self
 
     def float(self) -> Module:

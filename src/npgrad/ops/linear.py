@@ -70,6 +70,27 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
+def _check_ndim(op: str, ndim: int, a: Tensor, b: Tensor) -> None:
+    if a.ndim != ndim or b.ndim != ndim:
+        raise ValueError(f"{op}: expects two {ndim}-D tensors, got shapes {a.shape} and {b.shape}")
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of two matrices: (n, k) @ (k, m) -> (n, m); no broadcasting."""
+    _check_ndim("mm", 2, a, b)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"mm: shapes {a.shape} and {b.shape} cannot be multiplied ({a.shape[1]} != {b.shape[0]})")
+    return MatMul.apply(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product: (B, n, k) @ (B, k, m) -> (B, n, m); no broadcasting."""
+    _check_ndim("bmm", 3, a, b)
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: shapes {a.shape} and {b.shape} cannot be multiplied batch by batch")
+    return MatMul.apply(a, b)
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map ``x @ weight.T + bias`` over the last dimension (PyTorch's layout).
 

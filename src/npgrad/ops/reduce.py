@@ -1,13 +1,18 @@
-"""Reductions over dimensions: sum, mean, max, min.
+"""Reductions over dimensions: sum, mean, var, std, amax/amin, max/min, argmax/argmin.
 
 Each takes PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims``;
 ``dim=None`` reduces over everything. The backward spreads ``dout`` back over
 the reduced dimensions (`_expand`).
+
+``max``/``min`` follow PyTorch: with an int ``dim`` they return ``(values, indices)``
+and the gradient goes to the selected element; without ``dim`` (or with NumPy's
+``axis``) they return the values, like ``amax``/``amin``, which share the gradient
+equally among ties and accept several dims.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -73,6 +78,33 @@ class Extremum(Function):
         return is_extremum * (dout / ties)
 
 
+class SelectAlongDim(Function):
+    """out = x[..., indices, ...] along ``axis``, ``indices`` of size 1 there (``np.take_along_axis``).
+
+    dx = zeros with dout put back at ``indices``; the axis is dropped from out unless ``keepdim``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, indices, axis, keepdim):
+        ctx.args = (indices, axis, keepdim, x.shape, x.dtype)
+        out = np.take_along_axis(x, indices, axis=axis)
+        return out if keepdim else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def backward(ctx, dout):
+        indices, axis, keepdim, shape, dtype = ctx.args
+        dx = np.zeros(shape, dtype)
+        np.put_along_axis(dx, indices, dout if keepdim else np.expand_dims(dout, axis), axis=axis)
+        return dx
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max``/``min`` with a ``dim`` return (PyTorch's ``torch.return_types.max``)."""
+
+    values: Tensor
+    indices: Tensor
+
+
 def _reduce(op: str, fn: type[Function], x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: Any, **extra: Any) -> Tensor:
     axes = normalize_dims(op, resolve_dim(op, dim, axis), x.ndim)
     return fn.apply(x, axes=axes, keepdim=resolve_keepdim(op, keepdim, keepdims), **extra)
@@ -88,11 +120,78 @@ def mean(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UN
     return _reduce("mean", Mean, x, dim, keepdim, axis, keepdims)
 
 
-def max(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
-    """Maximum values over ``dim`` (like ``torch.amax``: values only; use ``argmax`` for indices)."""
-    return _reduce("max", Extremum, x, dim, keepdim, axis, keepdims, largest=True)
+def amax(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Maximum values over ``dim`` (int, tuple or None for all); the gradient is shared among tied maxima."""
+    return _reduce("amax", Extremum, x, dim, keepdim, axis, keepdims, largest=True)
 
 
-def min(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
-    """Minimum values over ``dim`` (like ``torch.amin``: values only; use ``argmin`` for indices)."""
-    return _reduce("min", Extremum, x, dim, keepdim, axis, keepdims, largest=False)
+def amin(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Minimum values over ``dim`` (int, tuple or None for all); the gradient is shared among tied minima."""
+    return _reduce("amin", Extremum, x, dim, keepdim, axis, keepdims, largest=False)
+
+
+def _extremum(op: str, x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: Any, largest: bool) -> Any:
+    if dim is _UNSET or dim is None:  # no dim: the values over everything, or NumPy's axis= semantics
+        return _reduce(op, Extremum, x, dim, keepdim, axis, keepdims, largest=largest)
+    if axis is not _UNSET:
+        raise TypeError(f"{op}: give either dim or axis, not both")
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one int (it returns values and indices along it); use a{op} for several dims")
+    (axis,) = normalize_dims(op, dim, x.ndim)
+    indices = (np.argmax if largest else np.argmin)(x.data, axis=axis, keepdims=True)
+    keep = resolve_keepdim(op, keepdim, keepdims)
+    values = SelectAlongDim.apply(x, indices=indices, axis=axis, keepdim=keep)
+    return ValuesIndices(values, Tensor(indices if keep else np.squeeze(indices, axis=axis)))
+
+
+def max(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
+    """PyTorch's ``max``: over everything a value; with an int ``dim`` the pair ``(values, indices)``.
+
+    With NumPy's ``axis`` (an int or a tuple) it returns the values, as ``amax`` does.
+    """
+    return _extremum("max", x, dim, keepdim, axis, keepdims, largest=True)
+
+
+def min(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
+    """PyTorch's ``min``: over everything a value; with an int ``dim`` the pair ``(values, indices)`` (see `max`)."""
+    return _extremum("min", x, dim, keepdim, axis, keepdims, largest=False)
+
+
+def _arg_extremum(op: str, x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> Tensor:
+    d = resolve_dim(op, dim, axis)
+    if d is not None:
+        (d,) = normalize_dims(op, d, x.ndim)
+    return Tensor((np.argmax if op == "argmax" else np.argmin)(x.data, axis=d, keepdims=resolve_keepdim(op, keepdim, keepdims)))
+
+
+def argmax(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Indices (int64, no gradient) of the maxima along ``dim``; over the flattened tensor when ``dim`` is None."""
+    return _arg_extremum("argmax", x, dim, keepdim, axis, keepdims)
+
+
+def argmin(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Indices (int64, no gradient) of the minima along ``dim``; over the flattened tensor when ``dim`` is None."""
+    return _arg_extremum("argmin", x, dim, keepdim, axis, keepdims)
+
+
+def var(x: Tensor, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UNSET, *, correction: Any = _UNSET,
+        axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Variance over ``dim``: sum((x - mean)²) / (n - correction), PyTorch's default ``correction=1``.
+
+    ``unbiased=False`` (PyTorch's older spelling) means ``correction=0``. Built from mean, sub,
+    mul and sum, so its gradient is theirs.
+    """
+    if unbiased is not _UNSET and correction is not _UNSET:
+        raise TypeError("var: give either unbiased or correction, not both")
+    c = (1 if unbiased else 0) if unbiased is not _UNSET else 1 if correction is _UNSET else correction
+    axes = normalize_dims("var", resolve_dim("var", dim, axis), x.ndim)
+    keep = resolve_keepdim("var", keepdim, keepdims)
+    centered = x - Mean.apply(x, axes=axes, keepdim=True)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    return Sum.apply(centered * centered, axes=axes, keepdim=keep) / np.asarray(n - c, dtype=x.dtype)
+
+
+def std(x: Tensor, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UNSET, *, correction: Any = _UNSET,
+        axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
+    """Standard deviation: the square root of `var` (same arguments)."""
+    return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()

@@ -1,4 +1,4 @@
-"""Operations that move values without changing them: reshape, permute, indexing, cat, stack."""
+"""Operations that move values without changing them: reshape, permute, expand, indexing, cat, stack."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 
 from npgrad._utils import _UNSET, normalize_dims, resolve_dim
 from npgrad.function import Function
+from npgrad.ops.elementwise import unbroadcast
 from npgrad.tensor import Tensor, _shape_arg
 
 
@@ -36,6 +37,19 @@ class Permute(Function):
     @staticmethod
     def backward(ctx, dout):
         return np.transpose(dout, np.argsort(ctx.dims))
+
+
+class Expand(Function):
+    """out = x broadcast to ``shape`` (a read-only view);  dx = dout summed over the stretched dimensions."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return unbroadcast(dout, ctx.in_shape)
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -141,12 +155,35 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     return reshape(x, *x.shape[:dim], *x.shape[dim + 1 :])
 
 
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """``x.expand(3, -1, 4)``: size-1 dimensions repeated (without copying) to ``sizes``; -1 keeps a size.
+
+    New leading dimensions may be added, as in PyTorch.
+    """
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes given for a tensor of {x.ndim} dimensions (shape {x.shape})")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    for i, n in enumerate(x.shape):
+        if n != 1 and n != shape[lead + i]:
+            raise ValueError(f"expand: dimension {i} has size {n}, which cannot be expanded to {shape[lead + i]} "
+                             f"(only size-1 dimensions expand; shape {x.shape} to {sizes})")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"expand: -1 is only allowed for existing dimensions, got sizes {sizes} for shape {x.shape}")
+    return Expand.apply(x, shape=shape)
+
+
+def index_arrays(index: Any) -> Any:
+    """``index`` with the Tensors in it replaced by their arrays (for NumPy's indexing)."""
+    if isinstance(index, tuple):
+        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
 def getitem(x: Tensor, index: Any) -> Tensor:
     """``x[index]`` with NumPy's indexing rules; Tensors inside ``index`` are used as arrays."""
-    parts = index if isinstance(index, tuple) else (index,)
-    parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
-    index = parts if isinstance(index, tuple) else parts[0]
-    return GetItem.apply(x, index=index)
+    return GetItem.apply(x, index=index_arrays(index))
 
 
 def _join(op: str, fn: type[Function], tensors: Sequence[Tensor], dim: Any, axis: Any, extra_dim: int) -> Tensor:

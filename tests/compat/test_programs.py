@@ -1,0 +1,74 @@
+"""Course-style PyTorch programs run on npgrad with only their imports changed (see conftest.py).
+
+Each runs on npgrad and must learn; with PyTorch installed it also runs on PyTorch from the
+same initial values, and the per-epoch losses must agree within the stated tolerance
+(float32 training: rounding differences grow a little with every step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def check(ours, theirs, rtol):
+    history = np.array(ours["history"])
+    assert np.all(np.isfinite(history))
+    if theirs is not None:
+        np.testing.assert_allclose(history, theirs["history"], rtol=rtol)
+        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.02
+    return history
+
+
+def test_only_the_imports_are_rewritten(compat):
+    source = ("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+              "from torch.utils.data import DataLoader\nx = torch.zeros(2)\n")
+    assert compat.npgrad_source(source) == (
+        "import npgrad as torch\nimport npgrad.nn.functional as F\nfrom npgrad import nn\n"
+        "from npgrad.utils.data import DataLoader\nx = torch.zeros(2)\n")
+    with pytest.raises(ValueError, match="unsupported torch import form"):
+        compat.npgrad_source("    import torch, numpy\n")
+
+
+def test_softmax_regression_from_scratch(compat, fashion_subset):
+    ours, theirs = compat.run_both("softmax_regression_scratch", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 0.8 * history[0] and ours["test_acc"] > 0.3
+
+
+def test_lenet_concise(compat, fashion_subset):
+    ours, theirs = compat.run_both("lenet_concise", **fashion_subset)
+    assert ours["shapes"] == [(1, 10)]
+    history = check(ours, theirs, rtol=1e-3)
+    assert history[-1] < history[0]
+
+
+def test_batch_norm_from_scratch(compat, fashion_subset):
+    ours, theirs = compat.run_both("batch_norm_scratch", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-3)
+    assert history[-1] < history[0]
+    if theirs is not None:
+        np.testing.assert_allclose(ours["moving_means"], theirs["moving_means"], rtol=1e-3, atol=1e-4)
+
+
+@pytest.fixture
+def image_csv(tmp_path, fashion_subset):
+    """A Kaggle-style folder: 160 PNG files and a CSV of (filename, label)."""
+    from PIL import Image
+
+    rows = ["filename,label"]
+    for i in range(160):
+        name = f"img_{i:03d}.png"
+        Image.fromarray((fashion_subset["train_images"][i, 0] * 255).astype(np.uint8)).save(tmp_path / name)
+        rows.append(f"{name},{fashion_subset['train_labels'][i]}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    return {"csv_path": str(tmp_path / "train.csv"), "image_dir": str(tmp_path), "checkpoint_path": str(tmp_path / "best.pt")}
+
+
+def test_kaggle_style_csv_dataset_with_train_validate_save_best(compat, image_csv):
+    pytest.importorskip("pandas")
+    ours, theirs = compat.run_both("kaggle_csv_images", **image_csv)
+    history = check(ours, theirs, rtol=1e-3)
+    train_losses = history[::2]
+    assert train_losses[-1] < train_losses[0]
+    assert ours["best_val_again"] == pytest.approx(ours["best_val"], rel=1e-6)  # the saved best weights reload
