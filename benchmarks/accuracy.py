@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                                 [[r["model"], r["framework"], f"{r['final_test_acc']:.4f}", f"{r['mean_epoch_s']:.1f}"]
                                  for r in rows], text_columns=2))
     print(f"\n{REFERENCE}.")
-    print(common.finish_machine(machine))
-    if args.json:
-        common.write_json(args.json, machine, settings, rows)
-        print(f"wrote {args.json}")
+    common.finish_report(machine, args.json, settings, rows)
 
 
 if __name__ == "__main__":

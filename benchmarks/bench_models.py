@@ -29,7 +29,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,9 +310,7 @@ def run_driver(args: argparse.Namespace) -> None:
           f"figures are median (min–max) over rounds\n", flush=True)
 
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        batches_file = str(Path(tmp) / "batches.npz")
-        np.savez(batches_file, x=x, y=y)
+    with common.batches_file(x, y) as batches_file:
         for name in args.models:
             results: dict[str, list[dict[str, Any]]] = {f: [] for f in frameworks}
             busy_rounds = 0
@@ -349,11 +346,8 @@ def run_driver(args: argparse.Namespace) -> None:
     import_s = statistics.median(times)
     print(f"\n`import npgrad` (NumPy included, fresh interpreter, median of {len(times)}): {import_s:.3f} s"
           f"{_check(import_s < IMPORT_TIME_TARGET)} (target < {IMPORT_TIME_TARGET} s)")
-    print(common.finish_machine(machine))
-    if args.json:
-        extra = {"import_npgrad_s": import_s, "import_npgrad_samples_s": times, "import_target_s": IMPORT_TIME_TARGET}
-        common.write_json(args.json, machine, {**settings, **extra}, rows)
-        print(f"wrote {args.json}")
+    extra = {"import_npgrad_s": import_s, "import_npgrad_samples_s": times, "import_target_s": IMPORT_TIME_TARGET}
+    common.finish_report(machine, args.json, {**settings, **extra}, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

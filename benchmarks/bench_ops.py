@@ -260,10 +260,7 @@ def main(argv: list[str] | None = None) -> None:
              common.fmt(r.get("naive_fwd_ms")), common.fmt(r.get("npgrad_small_fwd_ms"), 3),
              common.fmt(r.get("naive_speedup"), 0) + ("x" if "naive_speedup" in r else "")] for r in rows]
     print(common.markdown_table(headers, body, text_columns=2))
-    print(common.finish_machine(machine))
-    if args.json:
-        common.write_json(args.json, machine, settings, rows)
-        print(f"\nwrote {args.json}")
+    common.finish_report(machine, args.json, settings, rows)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ Subprocesses started by a script (the workers of every framework) inherit this e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -223,10 +225,24 @@ def format_machine(info: dict[str, Any]) -> str:
             f"load average at start: {info['load_average_start']:.2f}")
 
 
-def finish_machine(info: dict[str, Any]) -> str:
-    """Record the load average at the end of a run in ``info``; the line that reports it."""
+def finish_report(info: dict[str, Any], json_path: str | None, settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """End a script's report: print the load average at the end (recorded in ``info``), write the JSON if asked."""
     info["load_average_end"] = load_average()
-    return f"load average at end: {info['load_average_end']:.2f} (start: {info['load_average_start']:.2f})"
+    print(f"load average at end: {info['load_average_end']:.2f} (start: {info['load_average_start']:.2f})")
+    if json_path:
+        write_json(json_path, info, settings, rows)
+        print(f"wrote {json_path}")
+
+
+@contextlib.contextmanager
+def batches_file(x: Any, y: Any) -> Iterator[str]:
+    """A temporary .npz holding ``x`` and ``y`` for the worker subprocesses, removed afterwards."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "batches.npz")
+        np.savez(path, x=x, y=y)
+        yield path
 
 
 # ------------------------------------------------------------------------ timing

@@ -28,9 +28,9 @@ import importlib.util
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,47 +68,53 @@ def _instrument_npgrad(table: collections.Counter) -> None:
                                            if isinstance(cls.__dict__[phase], staticmethod) else cls.__dict__[phase]))
 
 
-def _npgrad_profile(steps: Any, step_count: int) -> dict[str, Any]:
-    import npgrad  # noqa: F401
+def _step_ms(fn: Any, count: int) -> float:
+    """Mean ms per call of ``fn`` over ``count`` calls, after 2 untimed warm-up calls."""
+    for _ in range(2):
+        fn()
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return 1e3 * (time.perf_counter() - start) / count
 
-    table: collections.Counter = collections.Counter()
-    _instrument_npgrad(table)
+
+def _profile(steps: Any, step_count: int, op_times: Callable[[Any, int], tuple[dict[str, float], bool]]) -> dict[str, Any]:
+    """Per phase (train, then infer): the step time, and ``op_times(fn, step_count)`` = (ms per op, ops cover the step)."""
     result = {}
     for phase, fn in (("train", steps.train), ("infer", steps.infer)):
         if phase == "infer":
             steps.to_eval()
-        for _ in range(2):
-            fn()
-        table.clear()
-        start = time.perf_counter()
-        for _ in range(step_count):
-            fn()
-        total = (time.perf_counter() - start) / step_count
-        ops = {key: seconds / step_count for key, seconds in table.items()}
-        result[phase] = {"step_ms": 1e3 * total, "ops_ms": {k: 1e3 * v for k, v in ops.items()},
-                         "other_ms": 1e3 * (total - sum(ops.values()))}
+        step_ms = _step_ms(fn, step_count)
+        ops, exclusive = op_times(fn, step_count)
+        result[phase] = {"step_ms": step_ms, "ops_ms": ops, "other_ms": step_ms - sum(ops.values()) if exclusive else None}
     return result
+
+
+def _npgrad_profile(steps: Any, step_count: int) -> dict[str, Any]:
+    """Each Function's own time: its forward and backward wrapped with timers (they do not nest)."""
+    table: collections.Counter = collections.Counter()
+    _instrument_npgrad(table)
+
+    def op_times(fn: Any, count: int) -> tuple[dict[str, float], bool]:
+        table.clear()
+        for _ in range(count):
+            fn()
+        return {key: 1e3 * seconds / count for key, seconds in table.items()}, True
+
+    return _profile(steps, step_count, op_times)
 
 
 def _torch_profile(steps: Any, step_count: int) -> dict[str, Any]:
+    """torch.profiler's self CPU time per aten op (the profiler's own overhead is in its rows, not in step_ms)."""
     import torch
 
-    result = {}
-    for phase, fn in (("train", steps.train), ("infer", steps.infer)):
-        if phase == "infer":
-            steps.to_eval()
-        for _ in range(2):
-            fn()
-        start = time.perf_counter()
-        for _ in range(step_count):
-            fn()
-        total = (time.perf_counter() - start) / step_count
+    def op_times(fn: Any, count: int) -> tuple[dict[str, float], bool]:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            for _ in range(step_count):
+            for _ in range(count):
                 fn()
-        ops = {e.key: e.self_cpu_time_total / 1e3 / step_count for e in prof.key_averages()}
-        result[phase] = {"step_ms": 1e3 * total, "ops_ms": ops, "other_ms": None}
-    return result
+        return {e.key: e.self_cpu_time_total / 1e3 / count for e in prof.key_averages()}, False
+
+    return _profile(steps, step_count, op_times)
 
 
 def run_worker(framework: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -171,9 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data: {len(x) // args.batch_size} batches of {args.batch_size} from {description}; {args.steps} timed steps "
           f"per phase after 2 warm-up steps; training step and inference as in bench_models.py\n", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        batches_file = str(Path(tmp) / "batches.npz")
-        np.savez(batches_file, x=x, y=y)
+    with common.batches_file(x, y) as batches_file:
         for name in args.models:
             profiles = {}
             for framework in frameworks:
@@ -188,10 +192,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"## {name}: {title}\n")
                 print(side_by_side(profiles["npgrad"], profiles.get("torch"), phase) + "\n")
             rows.append({"model": name, **profiles})
-    print(common.finish_machine(machine))
-    if args.json:
-        common.write_json(args.json, machine, {"steps": args.steps, "batch_size": args.batch_size}, rows)
-        print(f"wrote {args.json}")
+    common.finish_report(machine, args.json, {"steps": args.steps, "batch_size": args.batch_size}, rows)
 
 
 if __name__ == "__main__":
