@@ -192,3 +192,14 @@ def test_top5_is_recorded_with_more_than_five_classes():
     trainer, train, val = _setup(classes=7)
     trainer.fit(train, val, epochs=1)
     assert 0 <= trainer.history[0]["val_top5"] <= 1 and trainer.history[0]["val_top5"] >= trainer.history[0]["val_acc"]
+
+
+def test_a_mid_epoch_checkpoint_of_another_number_of_processes_is_refused():
+    trainer, *_ = _setup()
+    state = trainer.state_dict()
+    assert state["processes"] == 1
+    trainer.load_state_dict({**state, "processes": 2})  # between epochs: any number of processes
+    from npgrad.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="saved mid-epoch by 2 process"):
+        trainer.load_state_dict({**state, "processes": 2, "step": 3})

@@ -102,7 +102,9 @@ def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[
         from npgrad.nn import SyncBatchNorm
         from npgrad.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model))
+        # SyncBatchNorm keeps the running statistics equal on every rank, and the Trainer syncs the
+        # buffers before each evaluation and checkpoint: no broadcast before every forward.
+        model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model), broadcast_buffers=False)
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
     return config, (model, optimizer, scheduler, interval, train_loader, val_loader, world)

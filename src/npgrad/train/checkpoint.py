@@ -14,6 +14,7 @@ a nested dict:
 ``rng``         ``npgrad.get_rng_state()`` (dropout and anything else drawing from the global RNG)
 ``loader``      the training DataLoader's ``state_dict()`` (its seed; the epoch is set by the trainer)
 ``config``      the run's config (JSON-able; the ``npgrad`` command stores what rebuilds the run)
+``processes``   how many `npgrad.distributed` processes trained it (absent in older files: 1)
 ==============  =================================================================================
 
 ``npgrad eval``/``predict``/``info`` need nothing but this file: the config inside names the model,

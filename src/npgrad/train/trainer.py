@@ -42,6 +42,7 @@ import numpy as np
 import npgrad
 from npgrad import distributed as dist
 from npgrad.nn.parallel import DistributedDataParallel
+from npgrad.errors import CheckpointError
 from npgrad.train import loop
 from npgrad.train.callbacks import LAST, Checkpointer, CurvePlotter, EarlyStopping, HistoryWriter, ProgressBar, Timer
 from npgrad.train.history import History
@@ -391,10 +392,21 @@ class Trainer:
             "rng": npgrad.get_rng_state(),
             "loader": self._train_loader.state_dict() if hasattr(self._train_loader, "state_dict") else None,
             "config": self.config,
+            "processes": loop.world_size(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a `state_dict` (e.g. a loaded checkpoint), so that `fit` continues where it stopped."""
+        """Restore a `state_dict` (e.g. a loaded checkpoint), so that `fit` continues where it stopped.
+
+        A checkpoint saved between epochs resumes on any number of processes; one saved mid-epoch
+        (its ``step`` counts batches of its number of processes) only on the same number.
+        """
+        processes, world = int(state.get("processes") or 1), loop.world_size()
+        if state.get("step") and processes != world:
+            raise CheckpointError(
+                f"checkpoint {state.get('path', '')} was saved mid-epoch by {processes} process(es): resume it on "
+                f"{processes} (this run has {world}); checkpoints saved between epochs resume on any number"
+            )
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
