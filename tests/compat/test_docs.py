@@ -1,0 +1,44 @@
+"""docs/compat.md's table must tell the truth: every name it lists as there exists, every missing one is absent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import npgrad
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "compat.md"
+ROW = re.compile(r"^\| `torch\.([\w.]+)` \| (supported|differs|missing) \|", re.M)
+
+
+def _resolve(dotted: str):
+    import importlib
+
+    value = npgrad
+    for part in dotted.split("."):
+        if not hasattr(value, part):
+            try:
+                value = importlib.import_module(f"{value.__name__}.{part}")
+                continue
+            except (ImportError, AttributeError):
+                return None
+        value = getattr(value, part)
+    return value
+
+
+ROWS = ROW.findall(DOC.read_text())
+
+
+def test_the_table_has_rows():
+    assert len(ROWS) > 30
+
+
+@pytest.mark.parametrize("name, status", ROWS)
+def test_listed_names_exist_exactly_when_not_missing(name, status):
+    found = _resolve(name)
+    if status == "missing":
+        assert found is None, f"npgrad.{name} exists now: update docs/compat.md"
+    else:
+        assert found is not None, f"docs/compat.md lists npgrad.{name} as {status}, but it does not exist"
