@@ -61,7 +61,7 @@ from npgrad._dtypes import (
 )
 from npgrad.ops.elementwise import abs, clamp, clip, exp, log, sqrt, where
 from npgrad.ops.linear import bmm, matmul, mm
-from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, var
 from npgrad.ops.shape import cat, expand, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
 from npgrad.random import get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
@@ -77,7 +77,7 @@ __all__ = [
     "enable_grad", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy",
     "full", "full_like", "get_default_dtype", "get_rng_state", "half", "int", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "mean", "min", "mm", "nn",
-    "no_grad", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand", "rand_like", "randint", "randn",
+    "no_grad", "norm", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand", "rand_like", "randint", "randn",
     "randn_like", "reshape", "save", "set_grad_enabled", "set_rng_state", "short", "sqrt", "squeeze", "stack", "std",
     "sum", "summary", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

@@ -195,3 +195,14 @@ def std(x: Tensor, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UN
         axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
     """Standard deviation: the square root of `var` (same arguments)."""
     return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+
+
+def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The 2-norm (Frobenius for matrices) over ``dim`` (all dimensions when None): sqrt(sum(x²)).
+
+    Only ``p=2`` / ``"fro"``; its gradient x / norm is undefined (nan) where the norm is 0.
+    """
+    if p not in (2, "fro"):
+        raise ValueError(f"norm: only the 2-norm (p=2 or 'fro') is implemented, got p={p!r}")
+    axes = normalize_dims("norm", dim, x.ndim)
+    return Sum.apply(x * x, axes=axes, keepdim=bool(keepdim)).sqrt()
