@@ -85,3 +85,9 @@ def test_weight_decay_from_scratch(compat):
     history = check(ours, theirs, rtol=1e-4)
     test_loss, w_norm, test_loss_decayed, w_norm_decayed = history
     assert w_norm_decayed < 0.5 * w_norm and test_loss_decayed < test_loss  # the penalty shrinks w and helps
+
+
+def test_mlp_from_scratch(compat, fashion_subset):
+    ours, theirs = compat.run_both("mlp_scratch", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 0.8 * history[0] and ours["test_acc"] > 0.3
