@@ -91,3 +91,9 @@ def test_mlp_from_scratch(compat, fashion_subset):
     ours, theirs = compat.run_both("mlp_scratch", **fashion_subset)
     history = check(ours, theirs, rtol=1e-4)
     assert history[-1] < 0.8 * history[0] and ours["test_acc"] > 0.3
+
+
+def test_cs231n_barebones_convnet(compat, fashion_subset):
+    ours, theirs = compat.run_both("cs231n_barebones", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-3)
+    assert history[-1] < history[0]
