@@ -42,3 +42,12 @@ def test_listed_names_exist_exactly_when_not_missing(name, status):
         assert found is None, f"npgrad.{name} exists now: update docs/compat.md"
     else:
         assert found is not None, f"docs/compat.md lists npgrad.{name} as {status}, but it does not exist"
+
+
+def test_the_readme_pytorch_example_runs_as_written():
+    readme = (DOC.parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(import npgrad as torch.*?)```", readme, re.S)
+    assert len(blocks) == 1
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert namespace["l"].item() > 0 and namespace["device"] == "cpu"
