@@ -91,8 +91,8 @@ def numel(input: Tensor) -> builtins.int:
 
 
 def __getattr__(name: str):
-    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`) on first use."""
-    if name in ("data", "distributed", "models", "train", "utils"):
+    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`, `vision`) on first use."""
+    if name in ("data", "distributed", "models", "train", "utils", "vision"):
         import importlib
 
         return importlib.import_module(f"npgrad.{name}")

@@ -10,13 +10,14 @@ import pytest
 import npgrad
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "compat.md"
-ROW = re.compile(r"^\| `torch\.([\w.]+)` \| (supported|differs|missing) \|", re.M)
+ROW = re.compile(r"^\| `(torch|torchvision)\.([\w.]+)` \| (supported|differs|missing) \|", re.M)
 
 
-def _resolve(dotted: str):
+def _resolve(package: str, dotted: str):
+    """``torch.X`` is ``npgrad.X``; ``torchvision.X`` is ``npgrad.vision.X``."""
     import importlib
 
-    value = npgrad
+    value = npgrad if package == "torch" else importlib.import_module("npgrad.vision")
     for part in dotted.split("."):
         if not hasattr(value, part):
             try:
@@ -35,9 +36,9 @@ def test_the_table_has_rows():
     assert len(ROWS) > 30
 
 
-@pytest.mark.parametrize("name, status", ROWS)
-def test_listed_names_exist_exactly_when_not_missing(name, status):
-    found = _resolve(name)
+@pytest.mark.parametrize("package, name, status", ROWS)
+def test_listed_names_exist_exactly_when_not_missing(package, name, status):
+    found = _resolve(package, name)
     if status == "missing":
         assert found is None, f"npgrad.{name} exists now: update docs/compat.md"
     else:
