@@ -59,9 +59,9 @@ from npgrad._dtypes import (
     short,
     uint8,
 )
-from npgrad.ops.elementwise import abs, clamp, clip, exp, log, sqrt, where
+from npgrad.ops.elementwise import abs, clamp, clip, exp, log, maximum, minimum, sqrt, where
 from npgrad.ops.linear import bmm, matmul, mm
-from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, var
 from npgrad.ops.shape import cat, expand, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
 from npgrad.random import get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
@@ -72,14 +72,15 @@ from npgrad.nn import summary
 __version__ = "0.1.0"
 
 __all__ = [
-    "Context", "Function", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat",
-    "cfloat", "clamp", "clip", "complex64", "cuda", "device", "double", "dtype", "empty", "empty_like",
-    "enable_grad", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy",
-    "full", "full_like", "get_default_dtype", "get_rng_state", "half", "int", "int8", "int16", "int32", "int64",
-    "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "mean", "min", "mm", "nn",
-    "no_grad", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand", "rand_like", "randint", "randn",
-    "randn_like", "reshape", "save", "set_grad_enabled", "set_rng_state", "short", "sqrt", "squeeze", "stack", "std",
-    "sum", "summary", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "abs", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat", "cfloat", "clamp", "clip", "complex64",
+    "Context", "cuda", "device", "double", "dtype", "empty", "empty_like", "enable_grad", "exp", "expand", "eye",
+    "flatten", "float", "float16", "float32", "float64", "from_numpy", "full", "full_like", "Function",
+    "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8", "is_grad_enabled",
+    "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
+    "nn", "no_grad", "norm", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand", "rand_like",
+    "randint", "randn", "randn_like", "reshape", "save", "set_grad_enabled", "set_rng_state", "short", "sqrt",
+    "squeeze", "stack", "std", "sum", "summary", "Tensor", "tensor", "transpose", "uint8", "unsqueeze", "var",
+    "where", "zeros", "zeros_like",
 ]
 
 
@@ -90,8 +91,8 @@ def numel(input: Tensor) -> builtins.int:
 
 
 def __getattr__(name: str):
-    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`) on first use."""
-    if name in ("data", "distributed", "models", "train", "utils"):
+    """Load the heavier subpackages (`data`, `distributed`, `models`, `train`, `utils`, `vision`) on first use."""
+    if name in ("data", "distributed", "models", "train", "utils", "vision"):
         import importlib
 
         return importlib.import_module(f"npgrad.{name}")

@@ -55,3 +55,11 @@ def pair(op: str, name: str, value: int | Sequence[int]) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
 
+
+
+def check_same_dtype(op: str, x: Any, weight: Any, bias: Any) -> None:
+    """A layer's input, weight and bias must share one dtype, as in PyTorch (npgrad never upcasts silently)."""
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        dtypes = f"input {x.dtype}, weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}")
+        raise TypeError(f"{op}: input, weight and bias must have the same dtype, got {dtypes} "
+                        "(convert the input with .float() or the layer with .double())")

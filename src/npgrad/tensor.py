@@ -624,6 +624,10 @@ class Tensor:
             axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
         return _reduce.std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The 2-norm over ``dim`` (see `npgrad.norm`)."""
+        return _reduce.norm(self, p, dim, keepdim)
+
     def all(self) -> Tensor:
         return Tensor(np.all(self.data))
 

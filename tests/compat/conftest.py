@@ -39,23 +39,35 @@ def npgrad_source(source: str) -> str:
 
 
 class SharedStart:
-    """Records the initial values of the first run, and gives them to the later runs.
+    """Records the initial values of the first run, call by call, and gives them to the next run.
 
-    The first framework's tensors and modules are read (``state_dict``, ``detach().numpy()``),
-    the others' are overwritten in place, through the API both frameworks share.
+    Recording reads the first framework's tensors and modules (``state_dict``,
+    ``detach().numpy()``); replaying (after `replay`) overwrites the other's in place, in the
+    same order of calls, through the API both frameworks share.
     """
 
     def __init__(self) -> None:
-        self.values: list[Any] | None = None
-        self.split: tuple[np.ndarray, np.ndarray] | None = None
+        self.calls: list[list[Any]] = []
+        self.replaying = False
+        self.position = 0
         self.torch: Any = None  # the framework module of the current run
 
+    def replay(self) -> None:
+        self.replaying, self.position = True, 0
+
+    def _next(self, values: list[Any]) -> list[Any]:
+        if not self.replaying:
+            self.calls.append(values)
+            return values
+        self.position += 1
+        return self.calls[self.position - 1]
+
     def start(self, *things: Any) -> None:
-        if self.values is None:
-            self.values = [{k: np.array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
-                           else np.array(t.detach().numpy()) for t in things]
+        recorded = self._next([{k: np.array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
+                               else np.array(t.detach().numpy()) for t in things])
+        if not self.replaying:
             return
-        for thing, value in zip(things, self.values):
+        for thing, value in zip(things, recorded):
             if hasattr(thing, "state_dict"):
                 thing.load_state_dict({k: self.torch.from_numpy(v.copy()) for k, v in value.items()})
             else:
@@ -63,9 +75,7 @@ class SharedStart:
                     thing.copy_(self.torch.from_numpy(value.copy()))
 
     def same_split(self, *indices: Any) -> tuple[np.ndarray, ...]:
-        if self.split is None:
-            self.split = tuple(np.asarray(i, dtype=np.int64) for i in indices)
-        return self.split
+        return tuple(self._next([np.asarray(i, dtype=np.int64) for i in indices]))
 
 
 def run_program(name: str, framework: str, shared: SharedStart, **inputs: Any) -> dict[str, Any]:
@@ -85,6 +95,7 @@ def run_both(name: str, **inputs: Any) -> tuple[dict[str, Any], dict[str, Any] |
     """Run a program on npgrad, then (when installed) on PyTorch from the same start: (ours, theirs or None)."""
     shared = SharedStart()
     ours = run_program(name, "npgrad", shared, **inputs)
+    shared.replay()
     theirs = run_program(name, "torch", shared, **inputs) if importlib.util.find_spec("torch") else None
     return ours, theirs
 

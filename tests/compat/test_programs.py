@@ -72,3 +72,28 @@ def test_kaggle_style_csv_dataset_with_train_validate_save_best(compat, image_cs
     train_losses = history[::2]
     assert train_losses[-1] < train_losses[0]
     assert ours["best_val_again"] == pytest.approx(ours["best_val"], rel=1e-6)  # the saved best weights reload
+
+
+def test_softmax_regression_concise(compat, fashion_subset):
+    ours, theirs = compat.run_both("softmax_regression_concise", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 0.8 * history[0] and ours["test_acc"] > 0.3
+
+
+def test_weight_decay_from_scratch(compat):
+    ours, theirs = compat.run_both("weight_decay_scratch")
+    history = check(ours, theirs, rtol=1e-4)
+    test_loss, w_norm, test_loss_decayed, w_norm_decayed = history
+    assert w_norm_decayed < 0.5 * w_norm and test_loss_decayed < test_loss  # the penalty shrinks w and helps
+
+
+def test_mlp_from_scratch(compat, fashion_subset):
+    ours, theirs = compat.run_both("mlp_scratch", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 0.8 * history[0] and ours["test_acc"] > 0.3
+
+
+def test_cs231n_barebones_convnet(compat, fashion_subset):
+    ours, theirs = compat.run_both("cs231n_barebones", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-3)
+    assert history[-1] < history[0]

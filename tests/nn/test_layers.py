@@ -35,6 +35,7 @@ LAYERS = [
     (lambda: nn.LayerNorm(4, elementwise_affine=False), (3, 4), lambda m, x: F.layer_norm(x, (4,))),
     (lambda: nn.GroupNorm(2, 4, eps=1e-3), (2, 4, 3, 3), lambda m, x: F.group_norm(x, 2, m.weight, m.bias, eps=1e-3)),
     (lambda: nn.ReLU(), (3, 4), lambda m, x: F.relu(x)),
+    (lambda: nn.ReLU(inplace=True), (3, 4), lambda m, x: F.relu(x)),
     (lambda: nn.LeakyReLU(0.2), (3, 4), lambda m, x: F.leaky_relu(x, 0.2)),
     (lambda: nn.Sigmoid(), (3, 4), lambda m, x: F.sigmoid(x)),
     (lambda: nn.Tanh(), (3, 4), lambda m, x: F.tanh(x)),

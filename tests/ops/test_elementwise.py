@@ -84,3 +84,19 @@ def test_astype_is_differentiable_between_float_dtypes():
 def test_clip_needs_a_bound():
     with pytest.raises(ValueError, match="at least one"):
         npgrad.clip(npgrad.ones(2))
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+@pytest.mark.parametrize("b", [B_ROW, B_COL])
+def test_maximum_and_minimum_broadcast(name, b):
+    check_op(getattr(npgrad, name), A, b, reference=getattr(np, name), torch_op=lambda x, y: getattr(x, name)(y))
+
+
+def test_maximum_shares_the_gradient_at_ties_and_max_of_two_tensors_is_maximum():
+    x = npgrad.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    zeros = npgrad.zeros_like(x)
+    y = npgrad.max(x, zeros)  # d2l's relu from scratch
+    assert y.tolist() == [0.0, 0.0, 2.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.5, 1.0] and x.grad.dtype == np.float32
+    assert npgrad.min(x, zeros).tolist() == [-1.0, 0.0, 0.0] and npgrad.maximum(x, 1.0).tolist() == [1.0, 1.0, 2.0]

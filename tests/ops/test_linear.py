@@ -57,3 +57,11 @@ def test_mm_and_bmm_take_exactly_matrices_and_batches():
         npgrad.mm(npgrad.Tensor(a), npgrad.Tensor(a))
     with pytest.raises(ValueError, match="bmm: shapes"):
         npgrad.bmm(npgrad.zeros(2, 3, 4), npgrad.zeros(3, 4, 5))
+
+
+def test_linear_refuses_mixed_dtypes_like_conv_and_pytorch():
+    layer = npgrad.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match=r"linear: input, weight and bias must have the same dtype, got input float64, "
+                                        r"weight float32, bias float32 \(convert the input with .float\(\)"):
+        layer(npgrad.zeros(1, 3, dtype=npgrad.float64))
+    assert layer.double()(npgrad.zeros(1, 3, dtype=npgrad.float64)).dtype == np.float64

@@ -92,3 +92,13 @@ def test_argmax_and_argmin():
     np.testing.assert_array_equal(t.argmax(dim=1).data, X.argmax(axis=1))
     np.testing.assert_array_equal(npgrad.argmin(t, -1, keepdim=True).data, X.argmin(axis=-1, keepdims=True))
     assert npgrad.argmax(t).item() == X.argmax()
+
+
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (1, False), ((0, 2), True)])
+def test_norm_is_the_2_norm(dim, keepdim):
+    check_op(lambda t: npgrad.norm(t, dim=dim, keepdim=keepdim), X,
+             reference=lambda a: np.sqrt((a * a).sum(axis=dim, keepdims=keepdim)),
+             torch_op=lambda t: t.norm(dim=dim, keepdim=keepdim))
+    assert npgrad.Tensor(X).norm().item() == pytest.approx(np.linalg.norm(X.ravel()))
+    with pytest.raises(ValueError, match="only the 2-norm"):
+        npgrad.Tensor(X).norm(p=1)

@@ -1,7 +1,8 @@
 """Activation layers: `ReLU`, `LeakyReLU`, `Sigmoid`, `Tanh`, `Softmax`, `LogSoftmax`.
 
 Each applies the function of the same name in `npgrad.nn.functional` and keeps
-the input's shape. PyTorch's ``inplace`` flag is not supported.
+the input's shape. PyTorch's ``inplace`` flag is accepted by `ReLU` and `LeakyReLU`; npgrad
+computes out of place all the same (same values; the input is left as it was).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from npgrad.tensor import Tensor
 class ReLU(Module):
     """max(x, 0) element-wise."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, input: Tensor) -> Tensor:
         return F.relu(input)
 
@@ -21,9 +26,10 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """x where x > 0, else ``negative_slope * x``."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.leaky_relu(input, self.negative_slope)

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from npgrad._utils import pair
+from npgrad._utils import check_same_dtype, pair
 from npgrad.function import Function
 from npgrad.tensor import Tensor
 
@@ -299,9 +299,7 @@ def conv2d(
         raise ValueError(f"{op}: input must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}")
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {tuple(weight.shape)}")
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
-        dtypes = f"input {x.dtype}, weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}")
-        raise TypeError(f"{op}: input, weight and bias must have the same dtype, got {dtypes}")
+    check_same_dtype(op, x, weight, bias)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{op}: expected floating-point tensors, got dtype {x.dtype}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:

@@ -212,6 +212,24 @@ class Where(Function):
         return None, da, db
 
 
+class Maximum(Function):
+    """out = max(a, b) (``largest``) or min(a, b) element-wise; at ties the gradient is shared equally, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, largest):
+        a_wins = a > b if largest else a < b
+        ctx.save_for_backward(a_wins, a == b, np.shape(a), np.shape(b))
+        return np.maximum(a, b) if largest else np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, dout):
+        a_wins, tie, a_shape, b_shape = ctx.saved
+        share_a = (a_wins + 0.5 * tie).astype(dout.dtype)  # 1 where a is selected, 0.5 at ties, 0 where b is
+        da = unbroadcast(dout * share_a, a_shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(dout * (1 - share_a), b_shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
 class Cast(Function):
     """out = x converted to ``dtype``; the gradient is converted back."""
 
@@ -257,6 +275,18 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 
 clamp = clip
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """The larger of ``a`` and ``b`` element-wise, with broadcasting (``torch.maximum``)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
+    return Maximum.apply(_operand(a, like), _operand(b, like), largest=True)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """The smaller of ``a`` and ``b`` element-wise, with broadcasting (``torch.minimum``)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
+    return Maximum.apply(_operand(a, like), _operand(b, like), largest=False)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from npgrad._utils import check_same_dtype
 from npgrad.function import Function
 from npgrad.ops.elementwise import unbroadcast
 from npgrad.tensor import Tensor
@@ -111,4 +112,5 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    check_same_dtype("linear", x, weight, bias)
     return Linear.apply(x, weight, bias)

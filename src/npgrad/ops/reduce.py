@@ -18,6 +18,7 @@ import numpy as np
 
 from npgrad._utils import _UNSET, normalize_dims, resolve_dim, resolve_keepdim
 from npgrad.function import Function
+from npgrad.ops.elementwise import maximum, minimum
 from npgrad.tensor import Tensor
 
 
@@ -131,6 +132,8 @@ def amin(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UN
 
 
 def _extremum(op: str, x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: Any, largest: bool) -> Any:
+    if isinstance(dim, Tensor):  # torch.max(input, other): the element-wise maximum
+        return (maximum if largest else minimum)(x, dim)
     if dim is _UNSET or dim is None:  # no dim: the values over everything, or NumPy's axis= semantics
         return _reduce(op, Extremum, x, dim, keepdim, axis, keepdims, largest=largest)
     if axis is not _UNSET:
@@ -145,7 +148,8 @@ def _extremum(op: str, x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: A
 
 
 def max(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
-    """PyTorch's ``max``: over everything a value; with an int ``dim`` the pair ``(values, indices)``.
+    """PyTorch's ``max``: over everything a value; with an int ``dim`` the pair ``(values, indices)``;
+    with a Tensor in place of ``dim`` (``max(input, other)``) the element-wise maximum.
 
     With NumPy's ``axis`` (an int or a tuple) it returns the values, as ``amax`` does.
     """
@@ -195,3 +199,14 @@ def std(x: Tensor, dim: Any = _UNSET, unbiased: Any = _UNSET, keepdim: Any = _UN
         axis: Any = _UNSET, keepdims: Any = _UNSET) -> Tensor:
     """Standard deviation: the square root of `var` (same arguments)."""
     return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+
+
+def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The 2-norm (Frobenius for matrices) over ``dim`` (all dimensions when None): sqrt(sum(x²)).
+
+    Only ``p=2`` / ``"fro"``; its gradient x / norm is undefined (nan) where the norm is 0.
+    """
+    if p not in (2, "fro"):
+        raise ValueError(f"norm: only the 2-norm (p=2 or 'fro') is implemented, got p={p!r}")
+    axes = normalize_dims("norm", dim, x.ndim)
+    return Sum.apply(x * x, axes=axes, keepdim=bool(keepdim)).sqrt()

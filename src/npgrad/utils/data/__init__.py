@@ -27,12 +27,15 @@ import numpy as np
 from npgrad import data as _data
 from npgrad.random import generator as _generator
 from npgrad.tensor import Tensor
+from npgrad.utils.data import sampler
+from npgrad.utils.data.sampler import RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
 
 Dataset = _data.Dataset
 Subset = _data.Subset
 DistributedSampler = _data.DistributedSampler
 
-__all__ = ["DataLoader", "Dataset", "DistributedSampler", "Subset", "TensorDataset", "default_collate", "random_split"]
+__all__ = ["DataLoader", "Dataset", "DistributedSampler", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+           "SubsetRandomSampler", "TensorDataset", "default_collate", "random_split", "sampler"]
 
 
 class TensorDataset(Dataset):
