@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,18 +151,21 @@ def test_train_eval_on_builtin_file_formats(tmp_path, capsys, kind):
     assert config["augmentation"]["flip"] is (kind != "mnist")  # mirrored digits are not digits
     assert main(["eval", str(run)]) == 0
     out = capsys.readouterr().out
-    assert f"{kind} (validation): {20 if kind == 'mnist' else 10} images" in out
+    assert f"{kind} (test): {20 if kind == 'mnist' else 10} images" in out  # the test split, kept out of model selection
     assert (run / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, capsys):
     data = make_folder(tmp_path / "catsdogs")
-    run, out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "logistic_regression",
+    run, train_out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "logistic_regression",
                     "--image-size", "12", "--epochs", "3", "--batch-size", "8", "--lr", "0.5", "--no-progress")
     config = _check_run_folder(run, 3, ["cats", "dogs"])
-    assert "npgrad: warning: ImageFolder: skipped 1 of 17 images that cannot be decoded" in out
-    assert "16 train / 16 val images" in out
-    assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1  # test_set used, split unused
+    assert "npgrad: warning: ImageFolder: skipped 1 of 17 images that cannot be decoded" in train_out
+    # model selection on a split of training_set; test_set only for the final report, with best.safetensors
+    assert "14 train / 2 val / 16 test images" in train_out
+    best_epoch = load_checkpoint(run)["epoch"]
+    assert f"test      16 images, best.safetensors (epoch {best_epoch}): loss" in train_out
+    assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1 and config["data"]["validation"] == "split"
     best = load_checkpoint(run)
     assert best["model"]["1.weight"].shape == (1, 3 * 12 * 12)  # one logit: binary
 
@@ -182,7 +186,8 @@ def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, 
     expected = [f"cats/{i:03d}.png" for i in range(0, 16, 2)] + [f"dogs/{i:03d}.png" for i in range(1, 16, 2)]
     assert [r[0] for r in rows[1:]] == expected  # paths relative to the folder, non-images skipped
     accuracy = np.mean([r[1] == r[0].split("/")[0] for r in rows[1:]])
-    assert accuracy == pytest.approx(best["history"][best["epoch"] - 1]["val_acc"])
+    test_acc = float(re.search(r"test      16 images, .* acc (\S+)", train_out).group(1))
+    assert accuracy == pytest.approx(test_acc, abs=1e-4)  # the final report is best.safetensors on test_set
 
 
 def test_flat_folder_uses_a_val_split(tmp_path, capsys):

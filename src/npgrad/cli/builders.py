@@ -100,8 +100,12 @@ def _splits(config: RunConfig) -> tuple[Any, Any]:
     return _csv(path, config, size, channels), None
 
 
-def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
-    """``(spec, train, val)`` of a run (``val`` None without validation data).
+def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any, Any]:
+    """``(spec, train, val, test)`` of a run (``val`` None without validation data, ``test`` without a test split).
+
+    ``val`` is the ``val_split`` of the training data (model selection: best.safetensors, early
+    stopping); ``test`` is the dataset's test split, kept for the final report. Runs of npgrad 0.1
+    (``data.validation == 'test'``) validate on the test split instead.
 
     A new config (``spec`` None) gets its `DataSpec` computed here — classes, channels, size, the
     mean/std of the training images, the augmentation policy; a resumed one is checked against the
@@ -109,7 +113,10 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
     """
     d = config.data
     kind, _ = parse_dataset(d.dataset)
-    train, val = _splits(config)
+    train, test = _splits(config)
+    val = None
+    if d.validation == "test":
+        val, test = test, None
     classes = [str(c) for c in train.classes]
     if config.spec is not None and classes != config.spec.classes:
         raise DataError(f"the data of {d.dataset} now has classes {classes}, but the run was trained on {config.spec.classes}")
@@ -121,7 +128,7 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
             raise InvalidArgumentError(f"--val-split {d.val_split} leaves no training images out of {len(train)}")
         train, val = data.random_split(train, [len(train) - n_val, n_val], seed=config.training.seed)
     if config.spec is not None:
-        return config.spec, train, val
+        return config.spec, train, val, test
     entry = find_dataset(kind)
     channels, size = _input_shape(config, entry)
     stats_loader = data.DataLoader(_stats_sample(train, config.training.seed), batch_size=_STATS_BATCH,
@@ -129,7 +136,7 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
     mean, std = channel_stats(stats_loader, channels)
     # Mirrored digits are other digits, so some datasets get crops only; folder:/csv: images flip.
     augmentation = Augmentation(max(2, size // 8), entry.flip if entry is not None else True) if d.augment else None
-    return DataSpec(classes, channels, size, mean, std, augmentation), train, val
+    return DataSpec(classes, channels, size, mean, std, augmentation), train, val, test
 
 
 def _stats_sample(dataset: Any, seed: int) -> Any:
@@ -182,7 +189,7 @@ def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = Non
                  image_root: str | None = None) -> tuple[str, Any]:
     """``(description, dataset)`` to evaluate a run's model on.
 
-    Without ``spec``: the run's own validation data (its test split, or the same held-out split).
+    Without ``spec``: the run's own test split, or without one the same held-out validation split.
     With one: a registered dataset's test split, ``folder:PATH`` (``PATH/test_set`` if it exists,
     else all of ``PATH``) or ``csv:CSV`` (every row), labelled with the run's classes.
     """
@@ -190,9 +197,12 @@ def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = Non
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, **overrides))
     s = config.data_spec
     if spec is None:
-        _, _, val = build_data(config)
+        _, _, val, test = build_data(config)
+        if test is not None:
+            return f"{config.data.dataset} (test)", test
         if val is None:
-            raise InvalidArgumentError("the run has no validation data (--val-split 0); pass --dataset to evaluate on")
+            raise InvalidArgumentError("the run has no test or validation data (--val-split 0); pass --dataset to "
+                                       "evaluate on")
         return f"{config.data.dataset} (validation)", val
     kind, path = parse_dataset(spec)
     entry = find_dataset(kind)

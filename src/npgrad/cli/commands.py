@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--channels", type=int, choices=(1, 3), default=None,
                    help=f"1 (grayscale) or 3 (RGB) for folder:/csv: images (default: {FILE_CHANNELS})")
     g.add_argument("--val-split", type=nonnegative_float, default=None, metavar="F",
-                   help=f"fraction of the training data held out for validation when the dataset has no test split "
-                        f"(default: {d.val_split}); with a test split, the test split is the validation set")
+                   help=f"fraction of the training data held out for validation "
+                        f"(default: {d.val_split}); it picks best.safetensors, and a test split is evaluated once, "
+                        f"at the end")
     g.add_argument("--augment", action="store_true", default=None,
                    help="augment the training images: random crops after zero padding of max(2, size/8) pixels, "
                         "and horizontal flips except where mirroring changes the class, as for mnist (default: off)")
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval", help="evaluate a trained model: loss, accuracy, per-class accuracy, confusion matrix",
         description="Evaluate a checkpoint (a run folder means its best.safetensors). Without --dataset\n"
-        "it is evaluated on the run's own validation data (the test split, or the same held-out split).\n"
+        "it is evaluated on the run's test split, or without one on its held-out validation split.\n"
         "Prints loss, accuracy and per-class accuracy, and writes a confusion-matrix PNG.",
         formatter_class=Formatter, epilog=datasets_epilog(),
     )
@@ -238,7 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.log(f"resuming {run.resumed_from} at {where}")
     trainer.log(f"model     {c.model.name}: {run.model.num_parameters():,} parameters, "
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
-    trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
+    trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val"
+                + (f" / {run.test_size:,} test" if run.test_size else "") + " images"
                 + (", augmented" if spec.augmentation else ""))
     trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {builders.optimizer_text(c)}, "
                 f"{c.scheduler.name} schedule")
@@ -256,6 +258,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     monitored = "val" if run.val_loader is not None else "train"
     best_text = f"best {monitored} accuracy {best[1]:.4f} at epoch {best[0]}" if best else "no finished epoch"
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
+    report = run.test_report()
+    if report is not None:
+        epoch, result = report
+        top5 = f" top5 {result['top5']:.4f}" if "top5" in result else ""
+        trainer.log(f"test      {run.test_size:,} images, best.safetensors (epoch {epoch}): "
+                    f"loss {result['loss']:.4f} acc {result['acc']:.4f}{top5}")
     trainer.log(f"run folder: {run.run_dir}")
     return 0
 

@@ -17,7 +17,8 @@ from npgrad.cli.config import RunConfig
 from npgrad.cli.options import DEFAULT_OUT, RESUME_OPTIONS, dataset_slug, make_config
 from npgrad.errors import CheckpointError, InvalidArgumentError
 from npgrad.optim.registry import get_scheduler
-from npgrad.train import Trainer, load_checkpoint
+from npgrad.train import Trainer, evaluate, load_checkpoint
+from npgrad.train.callbacks import BEST
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Session:
     scheduler_interval: str
     train_loader: Any
     val_loader: Any
+    test_loader: Any  # the test split, for the final report only
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
@@ -44,6 +46,19 @@ class Session:
     @property
     def val_size(self) -> int:
         return len(self.val_loader.dataset) if self.val_loader is not None else 0
+
+    @property
+    def test_size(self) -> int:
+        return len(self.test_loader.dataset) if self.test_loader is not None else 0
+
+    def test_report(self) -> tuple[int, dict[str, float]] | None:
+        """``(epoch, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
+        best = self.run_dir / BEST
+        if self.test_loader is None or not best.exists():
+            return None
+        state = load_checkpoint(best)
+        self.model.load_state_dict(state["model"])
+        return int(state["epoch"]), evaluate(self.model, self.test_loader)
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
@@ -63,18 +78,18 @@ class Session:
 
 
 def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
-    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and loaders."""
-    spec, train, val = builders.build_data(config)
+    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and the three loaders."""
+    spec, train, val, test = builders.build_data(config)
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
     train_loader = builders.make_loader(config, train, train=True)
-    val_loader = builders.make_loader(config, val) if val is not None else None
+    val_loader, test_loader = (builders.make_loader(config, d) if d is not None else None for d in (val, test))
     limit = config.training.limit_batches
     steps = min(len(train_loader), limit) if limit else len(train_loader)
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
-    return config, (model, optimizer, scheduler, interval, train_loader, val_loader)
+    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, test_loader)
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
