@@ -356,3 +356,11 @@ def test_resume_with_more_epochs_replans_the_schedule(tmp_path, capsys):
     lrs = [r["lr"] for r in load_checkpoint(two / "last.safetensors")["history"]]
     expected = [r["lr"] for r in load_checkpoint(four / "last.safetensors")["history"]]
     assert lrs[2:] == pytest.approx(expected[2:]) and lrs[2] > lrs[3] > 0  # the 4-epoch cosine, not past its end
+
+
+@pytest.mark.parametrize("model, loss_below", [("logistic_regression", 0.8), ("lenet", 2.0)])
+def test_each_model_trains_with_its_default_optimizer(tmp_path, capsys, model, loss_below):
+    # 160 steps at the schedule's peak lr; sgd lr 0.1 momentum 0.9 left logistic regression at 1.31 and LeNet at 2.32
+    run, out = _train(capsys, tmp_path, "--model", model, "--epochs", "2", "--limit-batches", "80", "--scheduler", "none",
+                      "--no-progress")
+    assert load_checkpoint(run / "last.safetensors")["history"][-1]["train_loss"] < loss_below, out
