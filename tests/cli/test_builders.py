@@ -18,7 +18,7 @@ def _config(**opts):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_optimizer_builds_with_its_defaults(name):
-    config = _config(optimizer=name, model="logistic_regression")
+    config = _config(optimizer=name, model="three_layer_convnet")  # a model without optimizer settings of its own
     model = builders.build_model(config)
     optimizer = builders.build_optimizer(config, model)
     assert optimizer.param_groups[0]["lr"] == OPTIMIZERS[name].defaults["lr"]
@@ -40,6 +40,13 @@ def test_every_scheduler_builds_steps_and_round_trips(name):
         lrs.append(optimizer.param_groups[0]["lr"])
     assert all(np.isfinite(lrs)) and min(lrs) >= 0
     json.dumps(scheduler.state_dict())  # checkpointable as JSON values
+
+
+def test_a_model_s_own_optimizer_settings_apply_unless_another_optimizer_or_value_is_given():
+    assert options.make_config({"model": "lenet"}).optimizer.settings == {"lr": 1e-3, "weight_decay": 0.0}  # adam
+    assert options.make_config({"model": "logistic"}).optimizer.settings["lr"] == 0.01  # aliases too
+    assert options.make_config({"model": "logistic", "lr": 0.2}).optimizer.lr == 0.2
+    assert options.make_config({"model": "lenet", "optimizer": "sgd"}).optimizer.settings == OPTIMIZERS["sgd"].defaults
 
 
 def test_scheduler_args_override_and_bad_ones_are_user_errors():
