@@ -252,7 +252,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, monkey
 
     assert _error(capsys, "train", "--resume", str(part), "--lr", "0.1") == (
         "npgrad: error: --lr cannot be changed when resuming: the run keeps its settings "
-        "(only --epochs, --data-dir and --image-root may be given with --resume)")
+        "(only --epochs, --dataset, --data-dir and --image-root may be given with --resume)")
     assert "already completed its 3 epochs" in _error(capsys, "train", "--resume", str(part))
     assert main(["train", "--resume", str(part), "--epochs", "4", "--no-progress"]) == 0  # train longer
     assert "epoch 4/4" in capsys.readouterr().out
@@ -364,3 +364,20 @@ def test_each_model_trains_with_its_default_optimizer(tmp_path, capsys, model, l
     run, out = _train(capsys, tmp_path, "--model", model, "--epochs", "2", "--limit-batches", "80", "--scheduler", "none",
                       "--no-progress")
     assert load_checkpoint(run / "last.safetensors")["history"][-1]["train_loss"] < loss_below, out
+
+
+def test_run_folders_store_absolute_paths_and_resume_eval_take_the_moved_data(tmp_path, capsys, monkeypatch):
+    make_folder(tmp_path / "pets", n=8, size=8)
+    monkeypatch.chdir(tmp_path)
+    run, _ = _train(capsys, "runs", "--dataset", "folder:pets", "--image-size", "8", *FAST)
+    run = tmp_path / run
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["dataset"] == f"folder:{tmp_path / 'pets'}"  # not relative to the working directory
+    monkeypatch.chdir(run)
+    assert main(["eval", ".", "--no-progress"]) == 0  # works from another working directory
+    capsys.readouterr()
+    (tmp_path / "pets").rename(tmp_path / "moved")
+    assert main(["train", "--resume", ".", "--epochs", "3", "--dataset", "folder:../../moved", "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["dataset"] == f"folder:{tmp_path / 'moved'}"
+    assert main(["eval", str(run), "--dataset", f"folder:{tmp_path / 'moved'}", "--no-progress"]) == 0
+    assert "a resumed run keeps its dataset" in _error(capsys, "train", "--resume", ".", "--dataset", "mnist")

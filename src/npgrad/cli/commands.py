@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, metavar="DIR", help=f"parent folder of the run folders (default: {DEFAULT_OUT})")
     g.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                    help="continue a run from its last.safetensors (or the given checkpoint) in the same run folder; "
-                        "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change; "
+                        "the run's settings are kept, only --epochs (to train longer) and where the data lives (--dataset "
+                        "folder:/csv: path, --data-dir, --image-root) may change; "
                         "a new --epochs re-plans a cosine/step/multistep schedule for the new total")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
     g.add_argument("--limit-batches", type=positive_int, default=None, metavar="N",

@@ -38,8 +38,8 @@ TRAIN_OPTIONS = (
     "val_split", "augment", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler",
     "scheduler_arg", "early_stopping", "seed", "out", "limit_batches",
 )
-# What may change when resuming: training longer, and where the data now lives.
-RESUME_OPTIONS = ("epochs", "data_dir", "image_root")
+# What may change when resuming: training longer, and where the data now lives (a folder:/csv: path).
+RESUME_OPTIONS = ("epochs", "dataset", "data_dir", "image_root")
 _OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
 
 

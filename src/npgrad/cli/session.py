@@ -13,8 +13,8 @@ from typing import Any
 
 import npgrad
 from npgrad.cli import builders
-from npgrad.cli.config import RunConfig
-from npgrad.cli.options import DEFAULT_OUT, RESUME_OPTIONS, dataset_slug, make_config
+from npgrad.cli.config import DataConfig, RunConfig
+from npgrad.cli.options import DEFAULT_OUT, FILE_KINDS, RESUME_OPTIONS, dataset_slug, make_config, parse_dataset
 from npgrad.errors import CheckpointError, InvalidArgumentError
 from npgrad.optim.registry import get_scheduler
 from npgrad.train import Trainer, evaluate, load_checkpoint
@@ -122,9 +122,21 @@ def write_config(config: RunConfig, run_dir: Path) -> None:
         f.write("\n")
 
 
+def absolute_paths(data: DataConfig) -> DataConfig:
+    """``data`` with its dataset path, ``data_dir`` and ``image_root`` absolute, so a run folder works from anywhere."""
+    kind, path = parse_dataset(data.dataset)
+    dataset = f"{kind}:{os.path.abspath(path)}" if path is not None else data.dataset
+    folders = {k: os.path.abspath(v) for k in ("data_dir", "image_root") if (v := getattr(data, k)) is not None}
+    return dataclasses.replace(data, dataset=dataset, **folders)
+
+
 def new_session(options: dict[str, Any]) -> Session:
-    """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``."""
+    """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``.
+
+    Paths are stored absolute (`absolute_paths`).
+    """
     config = make_config(options)
+    config = dataclasses.replace(config, data=absolute_paths(config.data))
     builders.check_model_name(config.model.name)
     config, built = _build(config)
     run_dir = make_run_dir(options.get("out") or DEFAULT_OUT, config)
@@ -144,7 +156,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     fixed = [k for k in options if k not in RESUME_OPTIONS]
     if fixed:
         raise InvalidArgumentError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming: the run keeps its "
-                                   f"settings (only --epochs, --data-dir and --image-root may be given with --resume)")
+                                   f"settings (only --epochs, --dataset, --data-dir and --image-root may be given with --resume)")
     state = load_checkpoint(path, prefer="last")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
     done = int(state["epoch"])
@@ -164,7 +176,13 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
             notes.append(f"note: the {schedule.name} schedule is re-planned for {options['epochs']} epochs (it was planned "
                          f"for {planned}): from here on the lr is what a {options['epochs']}-epoch run has at this step")
         training = dataclasses.replace(training, epochs=options["epochs"])
-    data = dataclasses.replace(data, **{k: options[k] for k in ("data_dir", "image_root") if k in options})
+    if "dataset" in options:
+        kind, new_kind = parse_dataset(data.dataset)[0], parse_dataset(options["dataset"])[0]
+        if new_kind != kind or new_kind not in FILE_KINDS:
+            raise InvalidArgumentError(f"--dataset {options['dataset']}: a resumed run keeps its dataset ({data.dataset}); "
+                                       f"only the path of a folder:/csv: dataset may change (data moved)")
+    moved = {k: options[k] for k in ("dataset", "data_dir", "image_root") if k in options}
+    data = absolute_paths(dataclasses.replace(data, **moved))
     config = dataclasses.replace(config, training=training, data=data)
     if done >= training.epochs and not state.get("step"):
         raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
