@@ -89,11 +89,11 @@ def test_model_table_lists_each_model_once_with_counts():
 
 def test_the_data_spec_is_computed_once_and_the_config_is_left_alone():
     config = options.make_config({"dataset": "fashion-mnist-small"})
-    spec, train, val, test = builders.build_data(config)
+    spec, train, val, test, unreadable = builders.build_data(config)
     assert config.spec is None and config.data.image_size is None  # the user's choices are not enriched
     # validation is held out of the training data; the test split is kept apart for the final report
     assert (spec.in_channels, spec.image_size, spec.num_classes) == (1, 28, 10)
-    assert (len(train), len(val), len(test)) == (9000, 1000, 2000)
+    assert (len(train), len(val), len(test), unreadable) == (9000, 1000, 2000, 0)
     assert not set(train.indices) & set(val.indices) and test.targets.shape == (2000,)
     x = train.get_batch(np.arange(len(train)))[0].astype(np.float64) / 255  # the whole set: below the sample limit
     assert spec.mean == [round(float(x.mean()), 4)] and spec.std == [round(float(x.std()), 4)]

@@ -55,13 +55,14 @@ def _write_png(path, image):
     Image.fromarray(image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0]).save(path)
 
 
-def make_folder(root, splits=("training_set", "test_set"), classes=("cats", "dogs"), n=16, size=12):
+def make_folder(root, splits=("training_set", "test_set"), classes=("cats", "dogs"), n=16, size=12, broken=False):
     for s, split in enumerate(splits):
         x, y = _images(n, 3, size, len(classes), seed=s)
         for i, (image, label) in enumerate(zip(x, y)):
             _write_png(root / split / classes[label] / f"{i:03d}.png", image)
     (root / splits[0] / classes[0] / "notes.txt").write_text("not an image")  # ignored: not an image name
-    (root / splits[0] / classes[0] / "broken.png").write_bytes(b"not a png")  # skipped with a warning
+    if broken:
+        (root / splits[0] / classes[0] / "broken.png").write_bytes(b"not a png")  # an error unless --skip-bad-images
     return root
 
 
@@ -156,13 +157,16 @@ def test_train_eval_on_builtin_file_formats(tmp_path, capsys, kind):
 
 
 def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, capsys):
-    data = make_folder(tmp_path / "catsdogs")
-    run, train_out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "logistic_regression",
-                    "--image-size", "12", "--epochs", "3", "--batch-size", "8", "--lr", "0.5", "--no-progress")
+    data = make_folder(tmp_path / "catsdogs", broken=True)
+    argv = ["--dataset", f"folder:{data}", "--model", "logistic_regression", "--image-size", "12", "--epochs", "3",
+            "--batch-size", "8", "--lr", "0.5", "--no-progress"]
+    line = _error(capsys, "train", "--out", str(tmp_path / "refused"), *argv)
+    assert line.startswith(f"npgrad: error: 1 of 17 images of {data / 'training_set'} cannot be decoded (first: ")
+    assert line.endswith("pass --skip-bad-images to train without them") and not (tmp_path / "refused").exists()
+    run, train_out = _train(capsys, tmp_path / "runs", *argv, "--skip-bad-images")
     config = _check_run_folder(run, 3, ["cats", "dogs"])
-    assert "npgrad: warning: ImageFolder: skipped 1 of 17 images that cannot be decoded" in train_out
     # model selection on a split of training_set; test_set only for the final report, with best.safetensors
-    assert "14 train / 2 val / 16 test images" in train_out
+    assert "14 train / 2 val / 16 test images (1 unreadable skipped)" in train_out and "warning" not in train_out
     best_epoch = load_checkpoint(run)["epoch"]
     assert f"test      16 images, best.safetensors (epoch {best_epoch}): loss" in train_out
     assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1 and config["data"]["validation"] == "split"

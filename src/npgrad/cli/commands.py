@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fraction of the training data held out for validation "
                         f"(default: {d.val_split}); it picks best.safetensors, and a test split is evaluated once, "
                         f"at the end")
+    g.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="train without the folder:/csv: images that cannot be decoded (counted in the summary); "
+                        "without it they are an error")
     g.add_argument("--augment", action="store_true", default=None,
                    help="augment the training images: random crops after zero padding of max(2, size/8) pixels, "
                         "and horizontal flips except where mirroring changes the class, as for mnist (default: off)")
@@ -242,6 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
     trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val"
                 + (f" / {run.test_size:,} test" if run.test_size else "") + " images"
+                + (f" ({run.unreadable:,} unreadable skipped)" if run.unreadable else "")
                 + (", augmented" if spec.augmentation else ""))
     trainer.log(f"training  {c.training.epochs} epochs, batch {c.training.batch_size}, {builders.optimizer_text(c)}, "
                 f"{c.scheduler.name} schedule")

@@ -34,6 +34,7 @@ class Session:
     train_loader: Any
     val_loader: Any
     test_loader: Any  # the test split, for the final report only
+    unreadable: int  # images skipped because they cannot be decoded
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
@@ -79,7 +80,7 @@ class Session:
 
 def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
     """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and the three loaders."""
-    spec, train, val, test = builders.build_data(config)
+    spec, train, val, test, unreadable = builders.build_data(config)
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
@@ -89,7 +90,7 @@ def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
     steps = min(len(train_loader), limit) if limit else len(train_loader)
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
-    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, test_loader)
+    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, test_loader, unreadable)
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
