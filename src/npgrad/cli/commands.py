@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a new --epochs re-plans a cosine/step/multistep schedule for the new total")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
     g.add_argument("--limit-batches", type=positive_int, default=None, metavar="N",
-                   help="use only the first N batches of each epoch: a quick smoke test of a setup")
+                   help="use only the first N batches of each epoch, validation and the final test: a smoke test")
     train.set_defaults(func=cmd_train)
 
     # ------------------------------------------------------------------- eval

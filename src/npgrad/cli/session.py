@@ -59,7 +59,7 @@ class Session:
             return None
         state = load_checkpoint(best)
         self.model.load_state_dict(state["model"])
-        return int(state["epoch"]), evaluate(self.model, self.test_loader)
+        return int(state["epoch"]), evaluate(self.model, self.test_loader, limit_batches=self.config.training.limit_batches)
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training

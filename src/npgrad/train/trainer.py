@@ -75,7 +75,7 @@ class Trainer:
             (validation accuracy, or training accuracy when there is no validation set); None: never.
         progress: show a tqdm bar on stderr; None shows it only when stderr is a terminal.
         log: where summary lines go (default ``print``); they are also appended to ``out_dir/train.log``.
-        limit_batches: use only the first N batches of each epoch (smoke tests, quick looks).
+        limit_batches: use only the first N batches of each epoch and of each validation (smoke tests, quick looks).
         plot: write ``curves.png`` after each epoch.
         callbacks: more `callbacks.Callback`-like objects, called after the built-in ones.
 
@@ -347,9 +347,9 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, loader: Iterable, return_outputs: bool = False) -> Any:
-        """`loop.evaluate` with this trainer's model, criterion, metrics and progress setting."""
+        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_batches``."""
         progress = any(isinstance(c, ProgressBar) for c in self.callbacks)
-        return loop.evaluate(self.model, loader, self.criterion, self.metrics, progress, return_outputs)
+        return loop.evaluate(self.model, loader, self.criterion, self.metrics, progress, return_outputs, self.limit_batches)
 
     def predict(self, loader: Iterable) -> np.ndarray:
         """`loop.predict`: the model's logits for every sample of ``loader``, concatenated: (N, K)."""
