@@ -216,6 +216,15 @@ def test_csv_dataset_train_and_predict_test_csv(tmp_path, capsys):
     assert rows[0] == ["image", "label"]
     assert [r[0] for r in rows[1:]] == ["./test/t0.png"] + [f"test/t{i}.png" for i in range(1, 6)]
     assert all(r[1] in ("ant", "bee", "cat") for r in rows[1:])
+    argv = ["predict", str(run), "--input", str(data / "test.csv"), "--out", str(submission), "--no-progress"]
+    assert main([*argv, "--proba", "--columns", "id,category"]) == 0
+    with_proba = list(csv.reader(submission.open()))
+    assert with_proba[0] == ["id", "category", "ant", "bee", "cat"]
+    proba = np.array([[float(v) for v in r[2:]] for r in with_proba[1:]])
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    assert [r[:2] for r in with_proba[1:]] == rows[1:] and [["ant", "bee", "cat"][i] for i in proba.argmax(1)] == [
+        r[1] for r in rows[1:]]
+    assert "expected two different column names" in capsys.readouterr().err if main([*argv, "--columns", "x"]) == 2 else False
     # the same CSV with images elsewhere: --image-root
     moved = tmp_path / "moved"
     moved.mkdir()

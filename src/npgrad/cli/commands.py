@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "row of a CSV (the image column is repeated exactly as given; its paths are relative to the\n"
         "CSV's folder unless --image-root says otherwise). Images are converted to the channels and\n"
         "size the model was trained on. Writes 'image,label' rows with class names: the Kaggle\n"
-        "submission shape.",
+        "submission shape (--columns renames them, --proba adds one probability column per class).",
         formatter_class=Formatter,
     )
     pr.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or a .safetensors checkpoint")
@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image-col", default=None, metavar="NAME",
                     help="image column of the input CSV (default: the one used in training, else 'image')")
     pr.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
+    pr.add_argument("--columns", type=_two_names, default=("image", "label"), metavar="IMAGE,LABEL",
+                    help="names of the image and label columns of the CSV written (default: image,label)")
+    pr.add_argument("--proba", action="store_true",
+                    help="also write each class's probability, one column per class named after it")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
 
     # ----------------------------------------------------------------- models
@@ -195,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder (its best.safetensors) or a checkpoint file")
     info.set_defaults(func=cmd_info)
     return parser
+
+
+def _two_names(text: str) -> tuple[str, str]:
+    names = tuple(n.strip() for n in text.split(","))
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(f"expected two different column names IMAGE,LABEL, got '{text}'")
+    return names  # type: ignore[return-value]
 
 
 def _add_data_location(p: argparse.ArgumentParser) -> None:
@@ -306,7 +318,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from npgrad._fileio import atomic_write
-    from npgrad.train import predict, predictions
+    from npgrad.train import predict, predictions, probabilities
 
     model_setup = session.load_for_inference(args.checkpoint)
     dataset = builders.prediction_dataset(model_setup.config, args.input, image_col=args.image_col, image_root=args.image_root)
@@ -316,7 +328,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classes = model_setup.config.data_spec.classes
     loader = builders.make_loader(model_setup.config, dataset, batch_size=args.batch_size)
     try:
-        logits = predict(model_setup.model, loader)
+        logits = predict(model_setup.model, loader, progress=_progress(args))
     except (FileNotFoundError, ValueError) as exc:  # an image listed but missing, or not decodable
         if not str(exc).startswith(("cannot decode image", "[Errno")):
             raise
@@ -324,8 +336,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         with atomic_write(out, newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label"])
-            writer.writerows((image, classes[p]) for image, p in zip(dataset.image_ids, predictions(logits)))
+            labels = [classes[p] for p in predictions(logits)]
+            if args.proba:
+                proba = probabilities(logits)
+                writer.writerow([*args.columns, *classes])
+                writer.writerows([image, label, *(f"{p:.6g}" for p in row)]
+                                 for image, label, row in zip(dataset.image_ids, labels, proba))
+            else:
+                writer.writerow(args.columns)
+                writer.writerows(zip(dataset.image_ids, labels))
     except OSError as exc:
         raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(dataset):,} predictions to {out}")
