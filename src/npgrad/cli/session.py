@@ -202,16 +202,46 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
 
 @dataclass
 class InferenceSetup:
-    """A trained model rebuilt from a checkpoint, in eval mode, with its config."""
+    """A trained model rebuilt from a checkpoint, in eval mode, with its config and its run's preprocessing.
+
+    ``classes`` are the class names (``predict_proba``'s columns); `preprocess` does to images what
+    training did (resize to the run's size, to float, normalise with the mean/std of its training
+    images), so ``model(Tensor(setup.preprocess(images)))`` gives the logits.
+    """
 
     config: RunConfig
     path: str
     epoch: int
     model: Any = field(repr=False)
 
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config.data_spec.classes)
 
-def load_for_inference(path: str) -> InferenceSetup:
-    """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights."""
+    def preprocess(self, images: Any) -> Any:
+        """uint8 in [0, 255] (or float in [0, 1]) images (N, C, H, W) → the model's float32 input (N, C, S, S)."""
+        import numpy as np
+
+        return builders.preprocessing(self.config.data_spec)(np.asarray(images))
+
+    def predict_proba(self, images: Any, batch_size: int = 256) -> Any:
+        """Class probabilities (N, K) of raw images (N, C, H, W), in batches (columns: ``classes``)."""
+        import numpy as np
+
+        from npgrad.train import predict, probabilities
+
+        images = np.asarray(images)
+        batches = (self.preprocess(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
+        return probabilities(predict(self.model, batches))
+
+
+def load_for_inference(path: str | os.PathLike) -> InferenceSetup:
+    """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights.
+
+    The public way to use a trained model from Python (``from npgrad.cli import load_for_inference``):
+    the checkpoint's weights need the run's config (architecture options, classes, normalisation),
+    which this reads from the checkpoint itself.
+    """
     state = load_checkpoint(path, prefer="best")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
     if config.spec is None:
