@@ -18,7 +18,7 @@ def _config(**opts):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_optimizer_builds_with_its_defaults(name):
-    config = _config(optimizer=name, model="logistic_regression")
+    config = _config(optimizer=name, model="three_layer_convnet")  # a model without optimizer settings of its own
     model = builders.build_model(config)
     optimizer = builders.build_optimizer(config, model)
     assert optimizer.param_groups[0]["lr"] == OPTIMIZERS[name].defaults["lr"]
@@ -40,6 +40,13 @@ def test_every_scheduler_builds_steps_and_round_trips(name):
         lrs.append(optimizer.param_groups[0]["lr"])
     assert all(np.isfinite(lrs)) and min(lrs) >= 0
     json.dumps(scheduler.state_dict())  # checkpointable as JSON values
+
+
+def test_a_model_s_own_optimizer_settings_apply_unless_another_optimizer_or_value_is_given():
+    assert options.make_config({"model": "lenet"}).optimizer.settings == {"lr": 1e-3, "weight_decay": 0.0}  # adam
+    assert options.make_config({"model": "logistic"}).optimizer.settings["lr"] == 0.01  # aliases too
+    assert options.make_config({"model": "logistic", "lr": 0.2}).optimizer.lr == 0.2
+    assert options.make_config({"model": "lenet", "optimizer": "sgd"}).optimizer.settings == OPTIMIZERS["sgd"].defaults
 
 
 def test_scheduler_args_override_and_bad_ones_are_user_errors():
@@ -82,8 +89,11 @@ def test_model_table_lists_each_model_once_with_counts():
 
 def test_the_data_spec_is_computed_once_and_the_config_is_left_alone():
     config = options.make_config({"dataset": "fashion-mnist-small"})
-    spec, train, val = builders.build_data(config)
+    spec, train, val, test, unreadable = builders.build_data(config)
     assert config.spec is None and config.data.image_size is None  # the user's choices are not enriched
-    assert (spec.in_channels, spec.image_size, spec.num_classes, len(train), len(val)) == (1, 28, 10, 10000, 2000)
+    # validation is held out of the training data; the test split is kept apart for the final report
+    assert (spec.in_channels, spec.image_size, spec.num_classes) == (1, 28, 10)
+    assert (len(train), len(val), len(test), unreadable) == (9000, 1000, 2000, 0)
+    assert not set(train.indices) & set(val.indices) and test.targets.shape == (2000,)
     x = train.get_batch(np.arange(len(train)))[0].astype(np.float64) / 255  # the whole set: below the sample limit
     assert spec.mean == [round(float(x.mean()), 4)] and spec.std == [round(float(x.std()), 4)]

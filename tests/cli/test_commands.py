@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,13 +55,14 @@ def _write_png(path, image):
     Image.fromarray(image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0]).save(path)
 
 
-def make_folder(root, splits=("training_set", "test_set"), classes=("cats", "dogs"), n=16, size=12):
+def make_folder(root, splits=("training_set", "test_set"), classes=("cats", "dogs"), n=16, size=12, broken=False):
     for s, split in enumerate(splits):
         x, y = _images(n, 3, size, len(classes), seed=s)
         for i, (image, label) in enumerate(zip(x, y)):
             _write_png(root / split / classes[label] / f"{i:03d}.png", image)
     (root / splits[0] / classes[0] / "notes.txt").write_text("not an image")  # ignored: not an image name
-    (root / splits[0] / classes[0] / "broken.png").write_bytes(b"not a png")  # skipped with a warning
+    if broken:
+        (root / splits[0] / classes[0] / "broken.png").write_bytes(b"not a png")  # an error unless --skip-bad-images
     return root
 
 
@@ -150,18 +152,24 @@ def test_train_eval_on_builtin_file_formats(tmp_path, capsys, kind):
     assert config["augmentation"]["flip"] is (kind != "mnist")  # mirrored digits are not digits
     assert main(["eval", str(run)]) == 0
     out = capsys.readouterr().out
-    assert f"{kind} (validation): {20 if kind == 'mnist' else 10} images" in out
+    assert f"{kind} (test): {20 if kind == 'mnist' else 10} images" in out  # the test split, kept out of model selection
     assert (run / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, capsys):
-    data = make_folder(tmp_path / "catsdogs")
-    run, out = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "logistic_regression",
-                    "--image-size", "12", "--epochs", "3", "--batch-size", "8", "--lr", "0.5", "--no-progress")
+    data = make_folder(tmp_path / "catsdogs", broken=True)
+    argv = ["--dataset", f"folder:{data}", "--model", "logistic_regression", "--image-size", "12", "--epochs", "3",
+            "--batch-size", "8", "--lr", "0.5", "--no-progress"]
+    line = _error(capsys, "train", "--out", str(tmp_path / "refused"), *argv)
+    assert line.startswith(f"npgrad: error: 1 of 17 images of {data / 'training_set'} cannot be decoded (first: ")
+    assert line.endswith("pass --skip-bad-images to train without them") and not (tmp_path / "refused").exists()
+    run, train_out = _train(capsys, tmp_path / "runs", *argv, "--skip-bad-images")
     config = _check_run_folder(run, 3, ["cats", "dogs"])
-    assert "npgrad: warning: ImageFolder: skipped 1 of 17 images that cannot be decoded" in out
-    assert "16 train / 16 val images" in out
-    assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1  # test_set used, split unused
+    # model selection on a split of training_set; test_set only for the final report, with best.safetensors
+    assert "14 train / 2 val / 16 test images (1 unreadable skipped)" in train_out and "warning" not in train_out
+    best_epoch = load_checkpoint(run)["epoch"]
+    assert f"test      16 images, best.safetensors (epoch {best_epoch}): loss" in train_out
+    assert config["in_channels"] == 3 and config["data"]["val_split"] == 0.1 and config["data"]["validation"] == "split"
     best = load_checkpoint(run)
     assert best["model"]["1.weight"].shape == (1, 3 * 12 * 12)  # one logit: binary
 
@@ -182,7 +190,8 @@ def test_binary_folder_with_logistic_regression_then_eval_and_predict(tmp_path, 
     expected = [f"cats/{i:03d}.png" for i in range(0, 16, 2)] + [f"dogs/{i:03d}.png" for i in range(1, 16, 2)]
     assert [r[0] for r in rows[1:]] == expected  # paths relative to the folder, non-images skipped
     accuracy = np.mean([r[1] == r[0].split("/")[0] for r in rows[1:]])
-    assert accuracy == pytest.approx(best["history"][best["epoch"] - 1]["val_acc"])
+    test_acc = float(re.search(r"test      16 images, .* acc (\S+)", train_out).group(1))
+    assert accuracy == pytest.approx(test_acc, abs=1e-4)  # the final report is best.safetensors on test_set
 
 
 def test_flat_folder_uses_a_val_split(tmp_path, capsys):
@@ -207,6 +216,15 @@ def test_csv_dataset_train_and_predict_test_csv(tmp_path, capsys):
     assert rows[0] == ["image", "label"]
     assert [r[0] for r in rows[1:]] == ["./test/t0.png"] + [f"test/t{i}.png" for i in range(1, 6)]
     assert all(r[1] in ("ant", "bee", "cat") for r in rows[1:])
+    argv = ["predict", str(run), "--input", str(data / "test.csv"), "--out", str(submission), "--no-progress"]
+    assert main([*argv, "--proba", "--columns", "id,category"]) == 0
+    with_proba = list(csv.reader(submission.open()))
+    assert with_proba[0] == ["id", "category", "ant", "bee", "cat"]
+    proba = np.array([[float(v) for v in r[2:]] for r in with_proba[1:]])
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    assert [r[:2] for r in with_proba[1:]] == rows[1:] and [["ant", "bee", "cat"][i] for i in proba.argmax(1)] == [
+        r[1] for r in rows[1:]]
+    assert "expected two different column names" in capsys.readouterr().err if main([*argv, "--columns", "x"]) == 2 else False
     # the same CSV with images elsewhere: --image-root
     moved = tmp_path / "moved"
     moved.mkdir()
@@ -247,7 +265,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, monkey
 
     assert _error(capsys, "train", "--resume", str(part), "--lr", "0.1") == (
         "npgrad: error: --lr cannot be changed when resuming: the run keeps its settings "
-        "(only --epochs, --data-dir and --image-root may be given with --resume)")
+        "(only --epochs, --dataset, --data-dir and --image-root may be given with --resume)")
     assert "already completed its 3 epochs" in _error(capsys, "train", "--resume", str(part))
     assert main(["train", "--resume", str(part), "--epochs", "4", "--no-progress"]) == 0  # train longer
     assert "epoch 4/4" in capsys.readouterr().out
@@ -374,3 +392,28 @@ def test_resume_with_more_epochs_replans_the_schedule(tmp_path, capsys):
     lrs = [r["lr"] for r in load_checkpoint(two / "last.safetensors")["history"]]
     expected = [r["lr"] for r in load_checkpoint(four / "last.safetensors")["history"]]
     assert lrs[2:] == pytest.approx(expected[2:]) and lrs[2] > lrs[3] > 0  # the 4-epoch cosine, not past its end
+
+
+@pytest.mark.parametrize("model, loss_below", [("logistic_regression", 0.8), ("lenet", 2.0)])
+def test_each_model_trains_with_its_default_optimizer(tmp_path, capsys, model, loss_below):
+    # 160 steps at the schedule's peak lr; sgd lr 0.1 momentum 0.9 left logistic regression at 1.31 and LeNet at 2.32
+    run, out = _train(capsys, tmp_path, "--model", model, "--epochs", "2", "--limit-batches", "80", "--scheduler", "none",
+                      "--no-progress")
+    assert load_checkpoint(run / "last.safetensors")["history"][-1]["train_loss"] < loss_below, out
+
+
+def test_run_folders_store_absolute_paths_and_resume_eval_take_the_moved_data(tmp_path, capsys, monkeypatch):
+    make_folder(tmp_path / "pets", n=8, size=8)
+    monkeypatch.chdir(tmp_path)
+    run, _ = _train(capsys, "runs", "--dataset", "folder:pets", "--image-size", "8", *FAST)
+    run = tmp_path / run
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["dataset"] == f"folder:{tmp_path / 'pets'}"  # not relative to the working directory
+    monkeypatch.chdir(run)
+    assert main(["eval", ".", "--no-progress"]) == 0  # works from another working directory
+    capsys.readouterr()
+    (tmp_path / "pets").rename(tmp_path / "moved")
+    assert main(["train", "--resume", ".", "--epochs", "3", "--dataset", "folder:../../moved", "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["dataset"] == f"folder:{tmp_path / 'moved'}"
+    assert main(["eval", str(run), "--dataset", f"folder:{tmp_path / 'moved'}", "--no-progress"]) == 0
+    assert "a resumed run keeps its dataset" in _error(capsys, "train", "--resume", ".", "--dataset", "mnist")

@@ -45,7 +45,8 @@ def test_a_registered_dataset_optimizer_and_schedule_train_through_the_cli(tmp_p
             "--epochs", "2", "--batch-size", "8", "--augment", "--out", str(tmp_path), "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "toy: 40 train / 12 val images" in out and "3x6x6 -> 2 classes" in out and "toysgd lr 0.05 (momentum 0.5)" in out
+    assert "toy: 36 train / 4 val / 12 test images" in out and "3x6x6 -> 2 classes" in out
+    assert "toysgd lr 0.05 (momentum 0.5)" in out
     (run,) = tmp_path.iterdir()
     assert run.name.startswith("logistic-toy-lights-")
     config = json.loads((run / "config.json").read_text())
@@ -53,6 +54,6 @@ def test_a_registered_dataset_optimizer_and_schedule_train_through_the_cli(tmp_p
     assert config["data"]["dataset"] == "toy" and config["data"]["data_dir"] is None  # no files: no data dir
     history = json.loads((run / "history.json").read_text())
     assert [r["lr"] for r in history] == [0.05, 0.025]
-    assert main(["eval", str(run)]) == 0 and "toy (validation): 12 images" in capsys.readouterr().out
+    assert main(["eval", str(run)]) == 0 and "toy (test): 12 images" in capsys.readouterr().out
     assert main([*argv, "--momentum", "0.9", "--weight-decay", "0.1"]) == 2
     assert "--weight-decay does not apply to the toysgd optimizer" in capsys.readouterr().err

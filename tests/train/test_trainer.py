@@ -203,3 +203,18 @@ def test_a_mid_epoch_checkpoint_of_another_number_of_processes_is_refused():
 
     with pytest.raises(CheckpointError, match="saved mid-epoch by 2 process"):
         trainer.load_state_dict({**state, "processes": 2, "step": 3})
+
+
+def test_limit_batches_limits_validation_too():
+    trainer, train, val = _setup(limit_batches=1)
+    val = DataLoader(_data(64, seed=1), batch_size=16, prefetch=0)  # four batches, drawn only when asked for
+    drawn = []
+    transform = val.transform
+
+    def counting(x, rng):
+        drawn.append(1)
+        return transform(x, rng)
+
+    val.transform = counting
+    trainer.fit(train, val, epochs=1)
+    assert len(drawn) == 1

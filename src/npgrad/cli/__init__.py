@@ -16,7 +16,8 @@ What lives here, and what may import what (top to bottom; the library never impo
 - ``builders.py``: datasets, `DataSpec`, loaders, model, optimizer and scheduler from a `RunConfig`.
   Imports ``config``, ``options`` and the library (`npgrad.data`, `npgrad.models`, `npgrad.optim`).
 - ``session.py``: a new or resumed run (its folder, ``config.json``, the `Trainer`) and a model loaded
-  for inference. Imports ``builders`` and `npgrad.train`.
+  for inference (`load_for_inference`, public: a trained model with its run's preprocessing).
+  Imports ``builders`` and `npgrad.train`.
 - ``commands.py``: the argument parser, one ``cmd_*`` function per subcommand, and `main`, the only place
   that turns the `npgrad.errors.NpgradError` family into ``npgrad: error: <one line>`` and exit status 2
   (by type, never by message). Anything else is a bug and keeps its traceback. (Not ``main.py``:
@@ -24,5 +25,6 @@ What lives here, and what may import what (top to bottom; the library never impo
 """
 
 from npgrad.cli.commands import build_parser, main
+from npgrad.cli.session import InferenceSetup, load_for_inference
 
-__all__ = ["build_parser", "main"]
+__all__ = ["InferenceSetup", "build_parser", "load_for_inference", "main"]

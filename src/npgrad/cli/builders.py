@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,8 +55,26 @@ def _file_dataset(make: Any, *args: Any, **kwargs: Any) -> Any:
         raise DataError(one_line(exc)) from None
 
 
-def _folder(path: str | os.PathLike, size: int, channels: int, classes: list[str] | None = None) -> Any:
-    return _file_dataset(data.ImageFolder, path, on_error="skip", classes=classes, image_size=size, channels=channels)
+def _checked(dataset: Any, where: str | os.PathLike, skip_bad_images: bool) -> Any:
+    """``dataset`` (read with on_error='skip'), unless it dropped unreadable images and skipping was not asked for."""
+    bad = dataset.unreadable
+    if bad and not skip_bad_images:
+        raise DataError(f"{len(bad)} of {len(dataset) + len(bad)} images of {where} cannot be decoded (first: {bad[0][1]}); "
+                        f"fix or remove them, or pass --skip-bad-images to train without them")
+    return dataset
+
+
+def _quietly(make: Any, *args: Any, **kwargs: Any) -> Any:
+    """`_file_dataset` without the dataset's own 'skipped N images' warning: `_checked` and the summary say it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _file_dataset(make, *args, **kwargs)
+
+
+def _folder(path: str | os.PathLike, size: int, channels: int, skip_bad_images: bool,
+            classes: list[str] | None = None) -> Any:
+    dataset = _quietly(data.ImageFolder, path, on_error="skip", classes=classes, image_size=size, channels=channels)
+    return _checked(dataset, path, skip_bad_images)
 
 
 def _csv(path: str | os.PathLike, config: RunConfig, size: int, channels: int, label: bool = True,
@@ -63,11 +82,12 @@ def _csv(path: str | os.PathLike, config: RunConfig, size: int, channels: int, l
     d = config.data
     if not Path(path).is_file():
         raise MissingFileError(f"CSV file {path} not found")
-    return _file_dataset(
+    dataset = _quietly(
         data.CSVImageDataset, path, image_root=d.image_root, image_col=image_col or d.image_col,
         label_col=d.label_col if label else None, on_error="skip" if label else "raise", classes=classes,
         image_size=size, channels=channels,
     )
+    return _checked(dataset, path, d.skip_bad_images)
 
 
 def _input_shape(config: RunConfig, entry: DatasetEntry | None) -> tuple[int, int]:
@@ -93,15 +113,28 @@ def _splits(config: RunConfig) -> tuple[Any, Any]:
             raise MissingFileError(f"dataset folder {root} not found; expected {root}/training_set/<class>/<images> "
                                    f"(and optionally {root}/test_set/<class>/<images>) or {root}/<class>/<images>")
         if not (root / "training_set").is_dir():
-            return _folder(root, size, channels), None
-        train = _folder(root / "training_set", size, channels)
-        test = _folder(root / "test_set", size, channels, classes=train.classes) if (root / "test_set").is_dir() else None
+            return _folder(root, size, channels, d.skip_bad_images), None
+        train = _folder(root / "training_set", size, channels, d.skip_bad_images)
+        test = (_folder(root / "test_set", size, channels, d.skip_bad_images, classes=train.classes)
+                if (root / "test_set").is_dir() else None)
         return train, test
     return _csv(path, config, size, channels), None
 
 
-def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
-    """``(spec, train, val)`` of a run (``val`` None without validation data).
+class RunData(NamedTuple):
+    spec: DataSpec
+    train: Any
+    val: Any  # None without validation data
+    test: Any  # None without a test split
+    unreadable: int  # images skipped because they cannot be decoded (--skip-bad-images)
+
+
+def build_data(config: RunConfig) -> RunData:
+    """The `RunData` of a run: spec, train, val (None without validation data), test (None without a test split).
+
+    ``val`` is the ``val_split`` of the training data (model selection: best.safetensors, early
+    stopping); ``test`` is the dataset's test split, kept for the final report. Runs of npgrad 0.1
+    (``data.validation == 'test'``) validate on the test split instead.
 
     A new config (``spec`` None) gets its `DataSpec` computed here — classes, channels, size, the
     mean/std of the training images, the augmentation policy; a resumed one is checked against the
@@ -109,7 +142,11 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
     """
     d = config.data
     kind, _ = parse_dataset(d.dataset)
-    train, val = _splits(config)
+    train, test = _splits(config)
+    unreadable = sum(len(getattr(ds, "unreadable", ())) for ds in (train, test) if ds is not None)
+    val = None
+    if d.validation == "test":
+        val, test = test, None
     classes = [str(c) for c in train.classes]
     if config.spec is not None and classes != config.spec.classes:
         raise DataError(f"the data of {d.dataset} now has classes {classes}, but the run was trained on {config.spec.classes}")
@@ -121,7 +158,7 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
             raise InvalidArgumentError(f"--val-split {d.val_split} leaves no training images out of {len(train)}")
         train, val = data.random_split(train, [len(train) - n_val, n_val], seed=config.training.seed)
     if config.spec is not None:
-        return config.spec, train, val
+        return RunData(config.spec, train, val, test, unreadable)
     entry = find_dataset(kind)
     channels, size = _input_shape(config, entry)
     stats_loader = data.DataLoader(_stats_sample(train, config.training.seed), batch_size=_STATS_BATCH,
@@ -129,7 +166,7 @@ def build_data(config: RunConfig) -> tuple[DataSpec, Any, Any]:
     mean, std = channel_stats(stats_loader, channels)
     # Mirrored digits are other digits, so some datasets get crops only; folder:/csv: images flip.
     augmentation = Augmentation(max(2, size // 8), entry.flip if entry is not None else True) if d.augment else None
-    return DataSpec(classes, channels, size, mean, std, augmentation), train, val
+    return RunData(DataSpec(classes, channels, size, mean, std, augmentation), train, val, test, unreadable)
 
 
 def _stats_sample(dataset: Any, seed: int) -> Any:
@@ -175,7 +212,8 @@ def make_loader(config: RunConfig, dataset: Any, train: bool = False, batch_size
     norm never sees a batch of one image. ``world`` = (rank, world size): with several processes
     the training loader reads this rank's `DistributedSampler` shard with ``batch_size / world size``
     per batch (so the global batch is ``batch_size``, and the ranks' batches together are the
-    batches of one process), and an evaluation loader reads the rank's interleaved part of the data.
+    batches of one process), and an evaluation loader reads the rank's interleaved part of the data,
+    also ``batch_size / world size`` (rounded up) per batch.
     """
     rank, size = world
     batch_size = batch_size or config.training.batch_size
@@ -187,8 +225,9 @@ def make_loader(config: RunConfig, dataset: Any, train: bool = False, batch_size
                                        f"{size} processes")
         batch_size //= size
         sampler = data.DistributedSampler(dataset, size, rank, seed=seed)
-    elif size > 1:
+    elif size > 1:  # with batch_size / world size per batch, so --limit-batches reads the same images as one process
         dataset = data.Subset(dataset, range(rank, len(dataset), size))
+        batch_size = -(-batch_size // size)
     count = len(dataset) if sampler is None else len(sampler)
     return data.DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None,
                            drop_last=train and count > batch_size, seed=seed,
@@ -199,7 +238,7 @@ def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = Non
                  image_root: str | None = None) -> tuple[str, Any]:
     """``(description, dataset)`` to evaluate a run's model on.
 
-    Without ``spec``: the run's own validation data (its test split, or the same held-out split).
+    Without ``spec``: the run's own test split, or without one the same held-out validation split.
     With one: a registered dataset's test split, ``folder:PATH`` (``PATH/test_set`` if it exists,
     else all of ``PATH``) or ``csv:CSV`` (every row), labelled with the run's classes.
     """
@@ -207,9 +246,12 @@ def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = Non
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, **overrides))
     s = config.data_spec
     if spec is None:
-        _, _, val = build_data(config)
+        _, _, val, test, _ = build_data(config)
+        if test is not None:
+            return f"{config.data.dataset} (test)", test
         if val is None:
-            raise InvalidArgumentError("the run has no validation data (--val-split 0); pass --dataset to evaluate on")
+            raise InvalidArgumentError("the run has no test or validation data (--val-split 0); pass --dataset to "
+                                       "evaluate on")
         return f"{config.data.dataset} (validation)", val
     kind, path = parse_dataset(spec)
     entry = find_dataset(kind)
@@ -226,7 +268,7 @@ def eval_dataset(config: RunConfig, spec: str | None, data_dir: str | None = Non
         if not root.is_dir():
             raise MissingFileError(f"dataset folder {root} not found")
         root = root / "test_set" if (root / "test_set").is_dir() else root
-        return str(root), _folder(root, s.image_size, s.in_channels, classes=s.classes)
+        return str(root), _folder(root, s.image_size, s.in_channels, config.data.skip_bad_images, classes=s.classes)
     return str(path), _csv(path, config, s.image_size, s.in_channels, classes=s.classes)
 
 

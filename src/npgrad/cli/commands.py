@@ -102,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--channels", type=int, choices=(1, 3), default=None,
                    help=f"1 (grayscale) or 3 (RGB) for folder:/csv: images (default: {FILE_CHANNELS})")
     g.add_argument("--val-split", type=nonnegative_float, default=None, metavar="F",
-                   help=f"fraction of the training data held out for validation when the dataset has no test split "
-                        f"(default: {d.val_split}); with a test split, the test split is the validation set")
+                   help=f"fraction of the training data held out for validation "
+                        f"(default: {d.val_split}); it picks best.safetensors, and a test split is evaluated once, "
+                        f"at the end")
+    g.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="train without the folder:/csv: images that cannot be decoded (counted in the summary); "
+                        "without it they are an error")
     g.add_argument("--augment", action="store_true", default=None,
                    help="augment the training images: random crops after zero padding of max(2, size/8) pixels, "
                         "and horizontal flips except where mirroring changes the class, as for mnist (default: off)")
@@ -130,18 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(needs npgrad[distributed]); --batch-size stays the global batch, split over the processes")
     g.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                    help="continue a run from its last.safetensors (or the given checkpoint) in the same run folder; "
-                        "the run's settings are kept, only --epochs (to train longer), --data-dir and --image-root may change; "
+                        "the run's settings are kept, only --epochs (to train longer) and where the data lives (--dataset "
+                        "folder:/csv: path, --data-dir, --image-root) may change; "
                         "a new --epochs re-plans a cosine/step/multistep schedule for the new total")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
     g.add_argument("--limit-batches", type=positive_int, default=None, metavar="N",
-                   help="use only the first N batches of each epoch: a quick smoke test of a setup")
+                   help="use only the first N batches of each epoch, validation and the final test: a smoke test")
     train.set_defaults(func=cmd_train)
 
     # ------------------------------------------------------------------- eval
     ev = sub.add_parser(
         "eval", help="evaluate a trained model: loss, accuracy, per-class accuracy, confusion matrix",
         description="Evaluate a checkpoint (a run folder means its best.safetensors). Without --dataset\n"
-        "it is evaluated on the run's own validation data (the test split, or the same held-out split).\n"
+        "it is evaluated on the run's test split, or without one on its held-out validation split.\n"
         "Prints loss, accuracy and per-class accuracy, and writes a confusion-matrix PNG.",
         formatter_class=Formatter, epilog=datasets_epilog(),
     )
@@ -164,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "row of a CSV (the image column is repeated exactly as given; its paths are relative to the\n"
         "CSV's folder unless --image-root says otherwise). Images are converted to the channels and\n"
         "size the model was trained on. Writes 'image,label' rows with class names: the Kaggle\n"
-        "submission shape.",
+        "submission shape (--columns renames them, --proba adds one probability column per class).",
         formatter_class=Formatter,
     )
     pr.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or a .safetensors checkpoint")
@@ -175,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image-col", default=None, metavar="NAME",
                     help="image column of the input CSV (default: the one used in training, else 'image')")
     pr.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
+    pr.add_argument("--columns", type=_two_names, default=("image", "label"), metavar="IMAGE,LABEL",
+                    help="names of the image and label columns of the CSV written (default: image,label)")
+    pr.add_argument("--proba", action="store_true",
+                    help="also write each class's probability, one column per class named after it")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
 
     # ----------------------------------------------------------------- models
@@ -193,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder (its best.safetensors) or a checkpoint file")
     info.set_defaults(func=cmd_info)
     return parser
+
+
+def _two_names(text: str) -> tuple[str, str]:
+    names = tuple(n.strip() for n in text.split(","))
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(f"expected two different column names IMAGE,LABEL, got '{text}'")
+    return names  # type: ignore[return-value]
 
 
 def _add_data_location(p: argparse.ArgumentParser) -> None:
@@ -244,7 +261,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.log(f"resuming {run.resumed_from} at {where}")
     trainer.log(f"model     {c.model.name}: {run.model.num_parameters():,} parameters, "
                 f"{spec.in_channels}x{spec.image_size}x{spec.image_size} -> {spec.num_classes} classes")
-    trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val images"
+    trainer.log(f"data      {c.data.dataset}: {run.train_size:,} train / {run.val_size:,} val"
+                + (f" / {run.test_size:,} test" if run.test_size else "") + " images"
+                + (f" ({run.unreadable:,} unreadable skipped)" if run.unreadable else "")
                 + (", augmented" if spec.augmentation else ""))
     ranks = run.world[1]
     batch = f"batch {c.training.batch_size}" + (f" ({ranks} processes x {c.training.batch_size // ranks})" if ranks > 1 else "")
@@ -265,6 +284,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     monitored = "val" if run.val_loader is not None else "train"
     best_text = f"best {monitored} accuracy {best[1]:.4f} at epoch {best[0]}" if best else "no finished epoch"
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
+    report = run.test_report()
+    if report is not None:
+        epoch, result = report
+        top5 = f" top5 {result['top5']:.4f}" if "top5" in result else ""
+        trainer.log(f"test      {run.test_size:,} images, best.safetensors (epoch {epoch}): "
+                    f"loss {result['loss']:.4f} acc {result['acc']:.4f}{top5}")
     trainer.log(f"run folder: {run.run_dir}")
     return 0
 
@@ -337,7 +362,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from npgrad._fileio import atomic_write
-    from npgrad.train import predict, predictions
+    from npgrad.train import predict, predictions, probabilities
 
     model_setup = session.load_for_inference(args.checkpoint)
     dataset = builders.prediction_dataset(model_setup.config, args.input, image_col=args.image_col, image_root=args.image_root)
@@ -347,7 +372,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classes = model_setup.config.data_spec.classes
     loader = builders.make_loader(model_setup.config, dataset, batch_size=args.batch_size)
     try:
-        logits = predict(model_setup.model, loader)
+        logits = predict(model_setup.model, loader, progress=_progress(args))
     except (FileNotFoundError, ValueError) as exc:  # an image listed but missing, or not decodable
         if not str(exc).startswith(("cannot decode image", "[Errno")):
             raise
@@ -355,8 +380,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         with atomic_write(out, newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label"])
-            writer.writerows((image, classes[p]) for image, p in zip(dataset.image_ids, predictions(logits)))
+            labels = [classes[p] for p in predictions(logits)]
+            if args.proba:
+                proba = probabilities(logits)
+                writer.writerow([*args.columns, *classes])
+                writer.writerows([image, label, *(f"{p:.6g}" for p in row)]
+                                 for image, label, row in zip(dataset.image_ids, labels, proba))
+            else:
+                writer.writerow(args.columns)
+                writer.writerows(zip(dataset.image_ids, labels))
     except OSError as exc:
         raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(dataset):,} predictions to {out}")

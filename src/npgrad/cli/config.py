@@ -10,7 +10,8 @@ the user's choices. ``config.json`` (and the ``config`` entry of every checkpoin
     {"npgrad_version": "0.1.0",
      "model": {"name": "lenet_bn", "options": {}},
      "data": {"dataset": "fashion-mnist-small", "data_dir": null, "image_root": null, "image_col": "image",
-              "label_col": "label", "image_size": null, "channels": null, "val_split": 0.1, "augment": false},
+              "label_col": "label", "image_size": null, "channels": null, "val_split": 0.1, "augment": false,
+              "validation": "split", "skip_bad_images": false},
      "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0005},
      "scheduler": {"name": "cosine", "args": {}},
      "training": {"epochs": 15, "batch_size": 128, "seed": 0, "early_stopping": null, "limit_batches": null},
@@ -19,7 +20,8 @@ the user's choices. ``config.json`` (and the ``config`` entry of every checkpoin
      "augmentation": null}
 
 The last five keys are the `DataSpec`, flattened (``image_size`` and ``in_channels`` appear
-twice there because 0.1 wrote them so).
+twice there because 0.1 wrote them so). Keys added since 0.1 (``data.validation``, ``data.skip_bad_images``) read as the
+0.1 behaviour when absent; 0.1 itself ignores them.
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ class DataConfig:
     label_col: str = "label"
     image_size: int | None = None  # None: the dataset's own (64 for folder:/csv:)
     channels: int | None = None  # folder:/csv: only
-    val_split: float = 0.1  # only for datasets without a test split
+    val_split: float = 0.1  # of the training data, held out for validation (model selection)
     augment: bool = False
+    # 'split': the val_split of the training data validates and a test split is only for the final report;
+    # 'test': the test split validates (runs of npgrad 0.1, whose config.json has no such key).
+    validation: str = "split"
+    skip_bad_images: bool = False  # folder:/csv: images that cannot be decoded: skipped, else an error (0.1 skipped)
 
 
 @dataclass
@@ -143,7 +149,7 @@ class RunConfig:
                 spec = DataSpec([str(c) for c in d["classes"]], int(d["in_channels"]), int(d["image_size"]),
                                 list(p["mean"]), list(p["std"]), Augmentation(**augment) if augment else None)
             return cls(
-                model=ModelConfig(**d["model"]), data=DataConfig(**d["data"]),
+                model=ModelConfig(**d["model"]), data=DataConfig(**{"validation": "test", "skip_bad_images": True, **d["data"]}),
                 optimizer=OptimizerConfig(optimizer.pop("name"), optimizer),
                 scheduler=SchedulerConfig(**d["scheduler"]), training=TrainingConfig(**d["training"]),
                 spec=spec, npgrad_version=str(d.get("npgrad_version", "")),

@@ -35,11 +35,11 @@ FILE_KINDS = ("folder", "csv")
 # The options of `npgrad train` that make up a config (the others only steer this invocation).
 TRAIN_OPTIONS = (
     "model", "model_arg", "dataset", "data_dir", "image_root", "image_col", "label_col", "image_size", "channels",
-    "val_split", "augment", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler",
+    "val_split", "augment", "skip_bad_images", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler",
     "scheduler_arg", "early_stopping", "seed", "out", "limit_batches",
 )
-# What may change when resuming: training longer, and where the data now lives.
-RESUME_OPTIONS = ("epochs", "data_dir", "image_root")
+# What may change when resuming: training longer, and where the data now lives (a folder:/csv: path).
+RESUME_OPTIONS = ("epochs", "dataset", "data_dir", "image_root")
 _OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
 
 
@@ -163,7 +163,7 @@ def _flag(name: str) -> str:
 def _not_applicable(kind: str) -> tuple[str, ...]:
     """The data options that mean nothing for a dataset kind (a registered name, folder or csv)."""
     csv_only = ("image_col", "label_col", "image_root")
-    return {"csv": (), "folder": csv_only}.get(kind, ("channels", *csv_only))
+    return {"csv": (), "folder": csv_only}.get(kind, ("channels", "skip_bad_images", *csv_only))
 
 
 def make_config(options: dict[str, Any]) -> RunConfig:
@@ -209,6 +209,7 @@ def make_config(options: dict[str, Any]) -> RunConfig:
             label_col=o.get("label_col", d.label_col), image_size=o.get("image_size"),
             channels=o.get("channels", FILE_CHANNELS) if kind in FILE_KINDS else None,
             val_split=val_split, augment=bool(o.get("augment", d.augment)),
+            skip_bad_images=bool(o.get("skip_bad_images", d.skip_bad_images)),
         ),
         optimizer=OptimizerConfig(optimizer.name, settings),
         scheduler=SchedulerConfig(scheduler.name, dict(o.get("scheduler_arg") or [])),

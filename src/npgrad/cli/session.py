@@ -15,11 +15,12 @@ import numpy as np
 
 import npgrad
 from npgrad.cli import builders
-from npgrad.cli.config import RunConfig
-from npgrad.cli.options import DEFAULT_OUT, RESUME_OPTIONS, dataset_slug, make_config
+from npgrad.cli.config import DataConfig, RunConfig
+from npgrad.cli.options import DEFAULT_OUT, FILE_KINDS, RESUME_OPTIONS, dataset_slug, make_config, parse_dataset
 from npgrad.errors import CheckpointError, InvalidArgumentError
 from npgrad.optim.registry import get_scheduler
-from npgrad.train import Trainer, load_checkpoint
+from npgrad.train import Trainer, evaluate, load_checkpoint
+from npgrad.train.callbacks import BEST
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Session:
     scheduler_interval: str
     train_loader: Any
     val_loader: Any
+    test_loader: Any  # the test split, for the final report only
+    unreadable: int  # images skipped because they cannot be decoded
     world: tuple[int, int] = (0, 1)  # (rank, number of processes)
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     resumed_from: str | None = None
@@ -55,6 +58,19 @@ class Session:
     def is_main(self) -> bool:
         """Rank 0 (or the only process): the one that prints and writes the run folder."""
         return self.world[0] == 0
+
+    @property
+    def test_size(self) -> int:
+        return len(self.test_loader.dataset) if self.test_loader is not None else 0
+
+    def test_report(self) -> tuple[int, dict[str, float]] | None:
+        """``(epoch, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
+        if not self.is_main or self.test_loader is None or not (self.run_dir / BEST).exists():
+            return None  # under MPI rank 0 alone reports, on the plain model (no collectives)
+        state = load_checkpoint(self.run_dir / BEST)
+        model = getattr(self.model, "module", self.model)  # unwrapped from DistributedDataParallel
+        model.load_state_dict(state["model"])
+        return int(state["epoch"]), evaluate(model, self.test_loader, limit_batches=self.config.training.limit_batches)
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
@@ -85,17 +101,19 @@ def join_world() -> tuple[int, int]:
 
 
 def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[Any, ...]]:
-    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and loaders.
+    """The config with its data spec, and the model (seeded), optimizer, scheduler, interval and the three loaders.
 
     With several processes the model's batch norms become `SyncBatchNorm` and the model is wrapped
-    in `DistributedDataParallel`; the loaders read this rank's shards (`builders.make_loader`).
+    in `DistributedDataParallel`; the training and validation loaders read this rank's shards
+    (`builders.make_loader`); the test split, for the final report, is read whole.
     """
-    spec, train, val = builders.build_data(config)
+    spec, train, val, test, unreadable = builders.build_data(config)
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
     train_loader = builders.make_loader(config, train, train=True, world=world)
     val_loader = builders.make_loader(config, val, world=world) if val is not None else None
+    test_loader = builders.make_loader(config, test) if test is not None else None
     limit = config.training.limit_batches
     steps = min(len(train_loader), limit) if limit else len(train_loader)
     if world[1] > 1:
@@ -107,7 +125,7 @@ def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[
         model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model), broadcast_buffers=False)
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
-    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, world)
+    return config, (model, optimizer, scheduler, interval, train_loader, val_loader, test_loader, unreadable, world)
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
@@ -140,9 +158,21 @@ def write_config(config: RunConfig, run_dir: Path) -> None:
         f.write("\n")
 
 
+def absolute_paths(data: DataConfig) -> DataConfig:
+    """``data`` with its dataset path, ``data_dir`` and ``image_root`` absolute, so a run folder works from anywhere."""
+    kind, path = parse_dataset(data.dataset)
+    dataset = f"{kind}:{os.path.abspath(path)}" if path is not None else data.dataset
+    folders = {k: os.path.abspath(v) for k in ("data_dir", "image_root") if (v := getattr(data, k)) is not None}
+    return dataclasses.replace(data, dataset=dataset, **folders)
+
+
 def new_session(options: dict[str, Any]) -> Session:
-    """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``."""
+    """Build a new run from ``npgrad train`` options and create its run folder with ``config.json``.
+
+    Paths are stored absolute (`absolute_paths`).
+    """
     config = make_config(options)
+    config = dataclasses.replace(config, data=absolute_paths(config.data))
     builders.check_model_name(config.model.name)
     world = join_world()
     config, built = _build(config, world)
@@ -165,7 +195,7 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
     fixed = [k for k in options if k not in RESUME_OPTIONS]
     if fixed:
         raise InvalidArgumentError(f"--{fixed[0].replace('_', '-')} cannot be changed when resuming: the run keeps its "
-                                   f"settings (only --epochs, --data-dir and --image-root may be given with --resume)")
+                                   f"settings (only --epochs, --dataset, --data-dir and --image-root may be given with --resume)")
     state = load_checkpoint(path, prefer="last")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
     check_config_fits_weights(config, state)
@@ -186,7 +216,13 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
             notes.append(f"note: the {schedule.name} schedule is re-planned for {options['epochs']} epochs (it was planned "
                          f"for {planned}): from here on the lr is what a {options['epochs']}-epoch run has at this step")
         training = dataclasses.replace(training, epochs=options["epochs"])
-    data = dataclasses.replace(data, **{k: options[k] for k in ("data_dir", "image_root") if k in options})
+    if "dataset" in options:
+        kind, new_kind = parse_dataset(data.dataset)[0], parse_dataset(options["dataset"])[0]
+        if new_kind != kind or new_kind not in FILE_KINDS:
+            raise InvalidArgumentError(f"--dataset {options['dataset']}: a resumed run keeps its dataset ({data.dataset}); "
+                                       f"only the path of a folder:/csv: dataset may change (data moved)")
+    moved = {k: options[k] for k in ("dataset", "data_dir", "image_root") if k in options}
+    data = absolute_paths(dataclasses.replace(data, **moved))
     config = dataclasses.replace(config, training=training, data=data)
     if done >= training.epochs and not state.get("step"):
         raise InvalidArgumentError(f"the run has already completed its {done} epochs; pass --epochs N (N > {done}) to "
@@ -251,16 +287,46 @@ def check_config_fits_weights(config: RunConfig, state: dict[str, Any]) -> None:
 
 @dataclass
 class InferenceSetup:
-    """A trained model rebuilt from a checkpoint, in eval mode, with its config."""
+    """A trained model rebuilt from a checkpoint, in eval mode, with its config and its run's preprocessing.
+
+    ``classes`` are the class names (``predict_proba``'s columns); `preprocess` does to images what
+    training did (resize to the run's size, to float, normalise with the mean/std of its training
+    images), so ``model(Tensor(setup.preprocess(images)))`` gives the logits.
+    """
 
     config: RunConfig
     path: str
     epoch: int
     model: Any = field(repr=False)
 
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config.data_spec.classes)
 
-def load_for_inference(path: str) -> InferenceSetup:
-    """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights."""
+    def preprocess(self, images: Any) -> Any:
+        """uint8 in [0, 255] (or float in [0, 1]) images (N, C, H, W) → the model's float32 input (N, C, S, S)."""
+        import numpy as np
+
+        return builders.preprocessing(self.config.data_spec)(np.asarray(images))
+
+    def predict_proba(self, images: Any, batch_size: int = 256) -> Any:
+        """Class probabilities (N, K) of raw images (N, C, H, W), in batches (columns: ``classes``)."""
+        import numpy as np
+
+        from npgrad.train import predict, probabilities
+
+        images = np.asarray(images)
+        batches = (self.preprocess(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
+        return probabilities(predict(self.model, batches))
+
+
+def load_for_inference(path: str | os.PathLike) -> InferenceSetup:
+    """Rebuild the model of checkpoint ``path`` (a run folder means its best.safetensors) with its weights.
+
+    The public way to use a trained model from Python (``from npgrad.cli import load_for_inference``):
+    the checkpoint's weights need the run's config (architecture options, classes, normalisation),
+    which this reads from the checkpoint itself.
+    """
     state = load_checkpoint(path, prefer="best")
     config = RunConfig.from_dict(state["config"], source=str(state["path"]))
     check_config_fits_weights(config, state)

@@ -7,7 +7,8 @@ from npgrad.models._common import check_positive, image_hw, materialize, resolve
 from npgrad.models.registry import register
 
 
-@register("alexnet")
+# The paper's recipe (sgd lr 0.01, momentum 0.9, weight decay 5e-4): no batch norm, lr 0.1 is too large.
+@register("alexnet", optimizer={"name": "sgd", "lr": 0.01})
 class AlexNet(nn.Sequential):
     """AlexNet (d2l): 5 conv layers with ReLU and three 3x3/2 max pools, then 4096-4096 FC with dropout 0.5.
 

@@ -8,7 +8,9 @@ from npgrad.models._common import check_positive, image_hw, materialize
 from npgrad.models.registry import register
 
 
-@register("lenet")
+# Sigmoids without batch norm: sgd lr 0.1 (momentum 0.9) stays at loss 2.31 and accuracy 0.10 for 240 steps on
+# the bundled subset; adam lr 1e-3 reaches 1.19 and 0.59.
+@register("lenet", optimizer={"name": "adam", "lr": 1e-3})
 class LeNet(nn.Sequential):
     """LeNet-5 (d2l): two 5x5 conv + sigmoid + 2x2 average-pool stages, then 120-84-classes sigmoid MLP.
 

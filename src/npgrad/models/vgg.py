@@ -23,7 +23,8 @@ def vgg_block(num_convs: int, in_channels: int, out_channels: int, pool: bool = 
     return nn.Sequential(*layers)
 
 
-@register("vgg", "vgg11")
+# The paper's recipe (sgd lr 0.01, momentum 0.9, weight decay 5e-4): no batch norm, lr 0.1 is too large.
+@register("vgg", "vgg11", optimizer={"name": "sgd", "lr": 0.01})
 class VGG(nn.Sequential):
     """VGG (d2l): VGG blocks from ``conv_arch`` (default VGG-11), then 4096-4096 FC with dropout 0.5.
 

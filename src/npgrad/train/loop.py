@@ -12,6 +12,7 @@ prediction ``logit > 0``; more outputs are (N, K) logits for ``CrossEntropyLoss`
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -139,12 +140,15 @@ def train_step(model: Any, optimizer: Any, criterion: Callable[[Any, Any], Any],
 
 
 def evaluate(model: Any, loader: Iterable, criterion: Callable[[Any, Any], Any] | None = None, metrics: Metrics | None = None,
-             progress: bool = False, return_outputs: bool = False) -> Any:
+             progress: bool = False, return_outputs: bool = False, limit_batches: int | None = None) -> Any:
     """Mean loss, top-1 accuracy (``acc``), ``top5`` with more than five classes, and the extra ``metrics``.
 
     ``criterion`` defaults to `Criterion.for_model`. Runs in eval mode without recording gradients.
-    With ``return_outputs`` returns ``(metrics, logits (N, K), targets (N,))``.
+    With ``return_outputs`` returns ``(metrics, logits (N, K), targets (N,))``. ``limit_batches``
+    evaluates only the first N batches.
     """
+    if limit_batches is not None:
+        loader = itertools.islice(loader, limit_batches)
     criterion = Criterion.for_model(model) if criterion is None else criterion
     running = RunningMetrics()
     sums: dict[str, float] = {}

@@ -78,7 +78,7 @@ class Trainer:
             (validation accuracy, or training accuracy when there is no validation set); None: never.
         progress: show a tqdm bar on stderr; None shows it only when stderr is a terminal.
         log: where summary lines go (default ``print``); they are also appended to ``out_dir/train.log``.
-        limit_batches: use only the first N batches of each epoch (smoke tests, quick looks).
+        limit_batches: use only the first N batches of each epoch and of each validation (smoke tests, quick looks).
         plot: write ``curves.png`` after each epoch.
         callbacks: more `callbacks.Callback`-like objects, called after the built-in ones.
 
@@ -356,18 +356,20 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, loader: Iterable, return_outputs: bool = False) -> Any:
-        """`loop.evaluate` with this trainer's model, criterion, metrics and progress setting.
+        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_batches``.
 
         Under `npgrad.distributed` each rank evaluates its own part of the data (``loader.dataset``,
         disjoint across ranks) and the metrics are those of the union (sums of correct counts and
         losses over all ranks, divided by the total count); the outputs stay this rank's.
         """
         progress = any(isinstance(c, ProgressBar) for c in self.callbacks)
-        result = loop.evaluate(self.module, loader, self.criterion, self.metrics, progress, return_outputs)
+        result = loop.evaluate(self.module, loader, self.criterion, self.metrics, progress, return_outputs, self.limit_batches)
         if loop.world_size() == 1:
             return result
         metrics = result[0] if return_outputs else result
         count = len(loader.dataset)  # type: ignore[attr-defined]
+        if self.limit_batches:
+            count = min(count, self.limit_batches * loader.batch_size)  # type: ignore[attr-defined]
         sums = np.array([count] + [metrics[k] * count for k in metrics], dtype=np.float64)
         dist.all_reduce(sums)
         metrics.update({k: float(v / sums[0]) for k, v in zip(metrics, sums[1:])})

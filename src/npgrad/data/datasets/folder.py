@@ -107,6 +107,7 @@ class ImageFileDataset(Dataset):
         self.channels = channels
         self.on_error = on_error
         self.classes = list(classes)
+        self.unreadable: list[tuple[str, str]] = []  # (path, why) of the files on_error='skip' dropped
         keep = self._readable(paths) if on_error == "skip" else range(len(paths))
         self.paths = [str(paths[i]) for i in keep]
         self.image_ids = [image_ids[i] for i in keep]
@@ -121,6 +122,7 @@ class ImageFileDataset(Dataset):
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             errors = list(pool.map(_decode_error, paths))
         bad = [i for i, e in enumerate(errors) if e is not None]
+        self.unreadable = [(str(paths[i]), str(errors[i])) for i in bad]
         if bad:
             warnings.warn(f"{type(self).__name__}: skipped {len(bad)} of {len(paths)} images that cannot be decoded "
                           f"(first: {errors[bad[0]]})", stacklevel=4)
