@@ -55,3 +55,43 @@ def test_a_config_asking_for_a_huge_model_is_refused_before_building(run, capsys
 def test_a_checkpoint_without_weights_is_refused(run, capsys):
     checkpoint = _tamper(run, lambda state: state.update(model={}))
     assert _error(capsys, "eval", checkpoint) == f"npgrad: error: checkpoint {checkpoint} holds no model weights"
+
+
+def _set(key, value):
+    return lambda state: state.update({key: value})
+
+
+def _edit_model(state):
+    state["model"]["1.weight"] = state["model"]["1.weight"][:, :100]
+
+
+RESUME_CASES = {
+    "wrong shape": (_edit_model, "'model' entry does not fit: Error(s) in loading state_dict for LogisticRegression: "
+                                 "size mismatch "
+                                 "for 1.weight"),
+    "missing key": (lambda s: s["model"].pop("1.bias"), 'Missing key(s) in state_dict: "1.bias"'),
+    "extra key": (lambda s: s["model"].update(extra=s["model"]["1.bias"]), 'Unexpected key(s) in state_dict: "extra"'),
+    "optimizer state": (lambda s: s["optimizer"]["state"][0].update(momentum_buffer=s["model"]["1.bias"]),
+                        "'optimizer' entry does not fit: SGD.load_state_dict: state 'momentum_buffer' of parameter 0 has "
+                        "shape (10,)"),
+    "optimizer groups": (lambda s: s["optimizer"].pop("param_groups"), "'optimizer' entry does not fit: missing 'param_groups'"),
+    "rng": (_set("rng", {"bit_generator": "MT19937x"}), "'rng' entry does not fit"),
+    "loader": (_set("loader", {"epoch": -1, "seed": 0}), "'loader' entry does not fit: DataLoader.load_state_dict: epoch must "
+                                                         "be a non-negative integer, got -1"),
+    "history": (_set("history", [1, 2]), "'history' entry does not fit: expected a list of per-epoch dicts"),
+    "best": (_set("best", ["x"]), "'best' entry does not fit"),
+    "negative epoch": (_set("epoch", -1), "its 'epoch' entry -1 is not a non-negative integer"),
+    "text epoch": (_set("epoch", "abc"), "its 'epoch' entry 'abc' is not a non-negative integer"),
+    "negative step": (_set("step", -2), "its 'step' entry -2 is not a non-negative integer"),
+    "format version": (_set("format_version", "abc"), "format_version 'abc' is not a version number"),
+    "config": (_set("config", None), "its 'config' entry is a NoneType, not a dict"),
+}
+
+
+@pytest.mark.parametrize("case", RESUME_CASES)
+def test_a_damaged_checkpoint_cannot_be_resumed_one_line_exit_2(run, capsys, case):
+    edit, message = RESUME_CASES[case]
+    last = _tamper(run, edit, "last.safetensors")
+    line = _error(capsys, "train", "--resume", last, "--no-progress")
+    assert line.startswith("npgrad: error: ") and message in line, line
+    assert str(last) in line or case == "loader"  # the loader state is applied when training starts

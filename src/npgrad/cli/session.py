@@ -54,7 +54,10 @@ class Session:
             log=log, limit_batches=t.limit_batches,
         )
         if self.state is not None:
-            trainer.load_state_dict(self.state)
+            try:
+                trainer.load_state_dict(self.state)
+            except CheckpointError as exc:
+                raise CheckpointError(f"cannot resume from {self.resumed_from}: {exc}") from None
         return trainer
 
 
