@@ -1,14 +1,19 @@
 """Checkpoints: bit-exact round trips, clear errors for bad files, atomic writes, torch interop."""
 
+import contextlib
+import errno
 import json
 import math
 import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import npgrad
+from npgrad.errors import WriteError
 from npgrad.serialization import load, save
 
 
@@ -268,3 +273,41 @@ def test_training_resumes_bit_exactly_from_checkpoint(tmp_path):
         assert got[name].dtype == np.float32
         np.testing.assert_array_equal(got[name], expected[name])
     assert optimizer2.param_groups[0]["lr"] == reference[1].param_groups[0]["lr"]
+
+
+@contextlib.contextmanager
+def _file_size_limit(nbytes):
+    """Writes past ``nbytes`` fail with EFBIG, as on a full disk (SIGXFSZ ignored so that the process survives)."""
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_full_disk_raises_write_error_and_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save({"w": np.arange(10.0)}, path)
+    before = path.read_bytes()
+    with _file_size_limit(4096), pytest.raises(WriteError, match=f"cannot write {path}: File too large") as caught:
+        save({"w": np.zeros(100_000)}, path)
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.EFBIG
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.safetensors"]
+
+
+def test_temporaries_of_killed_writers_are_removed_at_the_next_save(tmp_path):
+    path = tmp_path / "c.safetensors"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    stale = tmp_path / f".c.safetensors.{int(dead)}.abc123.tmp"  # a writer killed with SIGKILL mid-save
+    live = tmp_path / ".c.safetensors.1.def456.tmp"  # pid 1 is running: maybe a write in progress
+    other = tmp_path / f".d.safetensors.{int(dead)}.abc123.tmp"  # another file's
+    for p in (stale, live, other):
+        p.write_bytes(b"\x00" * 100)
+    save({"w": np.zeros(2)}, path)
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, other.name, "c.safetensors"])

@@ -18,9 +18,11 @@ folder, flushed to disk and renamed over ``path``, so an interrupted save
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 from typing import Any
 
@@ -122,14 +124,22 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
     Raises:
         TypeError: ``obj`` holds something else (the message says where).
+        WriteError (an OSError): the file cannot be written (disk full, read-only folder...);
+            the previous file is intact and no temporary file is left.
     """
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     encoder = _Encoder()
     structure = encoder.encode(obj, ())
     metadata = {_METADATA_KEY: json.dumps({"version": _FORMAT_VERSION, "root": structure}, allow_nan=False)}
     with atomic_path(path) as tmp:
-        save_file(encoder.tensors, tmp, metadata=metadata)
+        try:
+            save_file(encoder.tensors, tmp, metadata=metadata)
+        except SafetensorError as error:  # an I/O failure (disk full...) inside the Rust writer: as the OSError it is
+            code = re.search(r"(?:code: |os error )(\d+)", str(error))
+            errno_ = int(code.group(1)) if code else errno.EIO
+            raise OSError(errno_, os.strerror(errno_) if code else str(error)) from error
 
 
 # ---------------------------------------------------------------------- load

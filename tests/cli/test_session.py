@@ -1,6 +1,9 @@
 """Checkpoints as hostile input to eval / predict / resume / info: one clear line, exit 2, nothing huge allocated."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,19 @@ def test_a_damaged_checkpoint_cannot_be_resumed_one_line_exit_2(run, capsys, cas
     line = _error(capsys, "train", "--resume", last, "--no-progress")
     assert line.startswith("npgrad: error: ") and message in line, line
     assert str(last) in line or case == "loader"  # the loader state is applied when training starts
+
+
+def test_a_full_disk_stops_training_with_one_line_and_no_temporaries(tmp_path):
+    import resource
+
+    def limit_file_size():  # writes past 20 kB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    argv = [sys.executable, "-m", "npgrad", "train", "--out", str(tmp_path), "--model", "logistic", "--epochs", "1",
+            "--limit-batches", "1", "--no-progress"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, preexec_fn=limit_file_size)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (run,) = tmp_path.iterdir()
+    assert result.stderr.strip().splitlines()[-1] == f"npgrad: error: cannot write {run / 'last.safetensors'}: File too large"
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 import npgrad
-from npgrad.errors import CheckpointError
+from npgrad.errors import CheckpointError, WriteError
 from npgrad.train import loop
 from npgrad.train.callbacks import LAST, Checkpointer, CurvePlotter, EarlyStopping, HistoryWriter, ProgressBar, Timer
 from npgrad.train.history import History
@@ -175,9 +175,13 @@ class Trainer:
 
     def _append_log(self, line: str) -> None:
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "train.log", "a") as f:
-                f.write(line.strip("\n") + "\n")
+            path = self.out_dir / "train.log"
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                with open(path, "a") as f:
+                    f.write(line.strip("\n") + "\n")
+            except OSError as exc:  # disk full, read-only folder
+                raise WriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
     # ------------------------------------------------------------------- train
     def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1) -> History:
