@@ -114,3 +114,17 @@ def test_a_full_disk_stops_training_with_one_line_and_no_temporaries(tmp_path):
     (run,) = tmp_path.iterdir()
     assert result.stderr.strip().splitlines()[-1] == f"npgrad: error: cannot write {run / 'last.safetensors'}: File too large"
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_predict_writes_non_utf8_file_names_back_as_their_bytes(run, tmp_path, capsys):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    names = [b"caf\xe9.png", b"ok.png"]  # a Latin-1 name, not valid UTF-8
+    for name in names:
+        Image.new("L", (28, 28), 128).save(os.fsdecode(os.path.join(os.fsencode(images), name)))
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(run), "--input", str(images), "--out", str(out)]) == 0, capsys.readouterr().err
+    rows = out.read_bytes().splitlines()
+    assert rows[0] == b"image,label" and [r.rsplit(b",", 1)[0] for r in rows[1:]] == names

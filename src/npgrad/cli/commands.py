@@ -303,7 +303,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise
         raise InvalidArgumentError(str(exc).splitlines()[0]) from None
     try:
-        with atomic_write(out, newline="") as f:
+        # A file name that is not valid UTF-8 (a Latin-1 name on Linux) is written back as its original bytes.
+        with atomic_write(out, newline="", errors="surrogateescape") as f:
             writer = csv.writer(f)
             writer.writerow(["image", "label"])
             writer.writerows((image, classes[p]) for image, p in zip(dataset.image_ids, predictions(logits)))
