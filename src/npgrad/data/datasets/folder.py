@@ -21,6 +21,7 @@ from npgrad.data.dataset import UNLABELLED, Dataset
 from npgrad.errors import DataError
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+_DECODE_CHUNK = 1024  # files test-decoded per batch of thread-pool work (on_error='skip')
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 ImageSize = int | tuple[int, int]
@@ -118,8 +119,10 @@ class ImageFileDataset(Dataset):
         """Indices of the decodable files; warns once about the others."""
         from concurrent.futures import ThreadPoolExecutor
 
+        errors: list[str | None] = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            errors = list(pool.map(_decode_error, paths))
+            for start in range(0, len(paths), _DECODE_CHUNK):  # never a future per file of a huge set at once
+                errors += pool.map(_decode_error, paths[start:start + _DECODE_CHUNK])
         bad = [i for i, e in enumerate(errors) if e is not None]
         if bad:
             warnings.warn(f"{type(self).__name__}: skipped {len(bad)} of {len(paths)} images that cannot be decoded "
