@@ -78,7 +78,9 @@ class Normalize(Function):
             centered = xv - _row(mean, view_shape)  # (view_shape)
             sum_sq = _sum(centered, axes, centered)
             var = sum_sq / n  # biased
-            if running_mean is not None:
+            # A batch with NaN/Inf (a diverging run, a corrupt image) would poison the statistics for good:
+            # they keep their last finite values (PyTorch would propagate the NaN).
+            if running_mean is not None and np.isfinite(sum_sq).all() and np.isfinite(mean).all():
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(running_mean.shape)
                 running_var[...] = (1 - momentum) * running_var + momentum * (sum_sq / (n - 1)).reshape(running_var.shape)
         else:
