@@ -128,3 +128,12 @@ def test_predict_writes_non_utf8_file_names_back_as_their_bytes(run, tmp_path, c
     assert main(["predict", str(run), "--input", str(images), "--out", str(out)]) == 0, capsys.readouterr().err
     rows = out.read_bytes().splitlines()
     assert rows[0] == b"image,label" and [r.rsplit(b",", 1)[0] for r in rows[1:]] == names
+
+
+def test_batches_of_one_image_with_batch_norm_name_the_option(tmp_path, capsys):
+    line = _error(capsys, "train", "--out", tmp_path, "--batch-size", "1", "--epochs", "1", "--limit-batches", "1",
+                  "--no-progress")
+    assert line == ("npgrad: error: --batch-size 1: lenet_bn has batch normalization, which needs at least 2 images per "
+                    "training batch")
+    assert main(["train", "--out", str(tmp_path), "--batch-size", "1", "--model", "logistic", "--epochs", "1",
+                 "--limit-batches", "2", "--no-progress"]) == 0  # without batch norm, one image per batch is fine

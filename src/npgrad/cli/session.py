@@ -67,6 +67,7 @@ def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
+    _check_batch_norm_batches(config, model, len(train))
     train_loader = builders.make_loader(config, train, train=True)
     val_loader = builders.make_loader(config, val) if val is not None else None
     limit = config.training.limit_batches
@@ -74,6 +75,19 @@ def _build(config: RunConfig) -> tuple[RunConfig, tuple[Any, ...]]:
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
     return config, (model, optimizer, scheduler, interval, train_loader, val_loader)
+
+
+def _check_batch_norm_batches(config: RunConfig, model: Any, train_size: int) -> None:
+    """Batch norm cannot train on batches of one image: name the cause before training starts, not a traceback mid-epoch."""
+    if not any(isinstance(m, (npgrad.nn.BatchNorm1d, npgrad.nn.BatchNorm2d)) for m in model.modules()):
+        return
+    name, batch = config.model.name, config.training.batch_size
+    if batch < 2:
+        raise InvalidArgumentError(f"--batch-size {batch}: {name} has batch normalization, which needs at least 2 images "
+                                   "per training batch")
+    if train_size < 2:
+        raise InvalidArgumentError(f"{config.data.dataset} leaves {train_size} training image; {name} has batch "
+                                   "normalization, which needs at least 2 per batch")
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
