@@ -137,3 +137,66 @@ def test_batches_of_one_image_with_batch_norm_name_the_option(tmp_path, capsys):
                     "training batch")
     assert main(["train", "--out", str(tmp_path), "--batch-size", "1", "--model", "logistic", "--epochs", "1",
                  "--limit-batches", "2", "--no-progress"]) == 0  # without batch norm, one image per batch is fine
+
+
+def _kill_trial(out, delay):
+    """Start a checkpointing run, SIGKILL it after ``delay`` s; return (checkpoints corrupt, resume failed, run)."""
+    import json
+    import signal
+    import time
+
+    from npgrad.errors import NpgradError
+    from npgrad.train import load_checkpoint
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    argv = [sys.executable, "-m", "npgrad", "train", "--out", str(out), "--model", "logistic", "--epochs", "3",
+            "--limit-batches", "30", "--batch-size", "16", "--no-progress"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    runs = [p for p in Path(out).iterdir() if p.is_dir()] if Path(out).is_dir() else []
+    if not runs:
+        return 0, 0, None  # killed before the run folder existed
+    (run,) = runs
+    corrupt = 0
+    states = {}
+    for name in ("last.safetensors", "best.safetensors"):
+        if (run / name).exists():
+            try:
+                states[name] = load_checkpoint(run / name)
+            except NpgradError:
+                corrupt += 1
+    last = states.get("last.safetensors")
+    if last is not None and (run / "history.json").exists():  # the history is written after the checkpoint
+        written = json.loads((run / "history.json").read_text())
+        assert len(last["history"]) - len(written) in (0, 1) and written == last["history"][:len(written)]
+    if last is None or (last["epoch"] >= 3 and not last.get("step")):
+        return corrupt, 0, run  # nothing to resume, or the run had finished
+    resumed = subprocess.run(argv[:3] + ["train", "--resume", str(run), "--no-progress"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    failed = resumed.returncode != 0 or load_checkpoint(run / "last.safetensors")["epoch"] != 3
+    assert failed or not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]  # the killed run's were removed
+    return corrupt, int(failed), run
+
+
+def _kill_trials(tmp_path, trials):
+    import random
+
+    rng = random.Random(0)
+    totals = [0, 0, 0]
+    for i in range(trials):
+        corrupt, failed, run = _kill_trial(tmp_path / str(i), rng.uniform(1.0, 6.0))
+        totals = [totals[0] + corrupt, totals[1] + failed, totals[2] + (run is not None)]
+    assert totals[:2] == [0, 0], f"{totals[0]} corrupt checkpoints, {totals[1]} failed resumes in {trials} trials"
+    return totals
+
+
+def test_kill_9_during_training_leaves_loadable_checkpoints_that_resume(tmp_path):
+    _kill_trials(tmp_path, 2)
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_30_trials(tmp_path):
+    runs = _kill_trials(tmp_path, 30)[2]
+    assert runs >= 20  # most trials got as far as a run folder
