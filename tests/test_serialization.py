@@ -354,3 +354,21 @@ def test_a_header_nested_too_deeply_is_a_checkpoint_error(tmp_path):
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
     with pytest.raises(CheckpointError, match="the header is nested too deeply"):
         load(path)
+
+
+def test_a_pickle_renamed_safetensors_is_never_unpickled(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps({"weights": Exploit()}))
+    with pytest.raises(CheckpointError, match="not in the safetensors format"):
+        load(path)
+    assert not marker.exists()
+    path.write_bytes(struct.pack("<Q", 2) + b"{}" + pickle.dumps(Exploit()))  # a pickle after a valid empty header
+    assert load(path) == {} and not marker.exists()
