@@ -1,14 +1,20 @@
 """Checkpoints: bit-exact round trips, clear errors for bad files, atomic writes, torch interop."""
 
+import contextlib
+import errno
 import json
 import math
 import os
+import re
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import npgrad
+from npgrad.errors import CheckpointError, WriteError
 from npgrad.serialization import load, save
 
 
@@ -278,3 +284,101 @@ def test_load_takes_torch_load_arguments(tmp_path):
         np.testing.assert_array_equal(npgrad.load(path, **kwargs)["w"], np.arange(3.0))
     with pytest.raises(RuntimeError, match="load: map_location: npgrad computes on the CPU only"):
         npgrad.load(path, map_location="cuda:0")
+
+
+@contextlib.contextmanager
+def _file_size_limit(nbytes):
+    """Writes past ``nbytes`` fail with EFBIG, as on a full disk (SIGXFSZ ignored so that the process survives)."""
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_full_disk_raises_write_error_and_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save({"w": np.arange(10.0)}, path)
+    before = path.read_bytes()
+    with _file_size_limit(4096), pytest.raises(WriteError, match=f"cannot write {path}: File too large") as caught:
+        save({"w": np.zeros(100_000)}, path)
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.EFBIG
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.safetensors"]
+
+
+def test_temporaries_of_killed_writers_are_removed_at_the_next_save(tmp_path):
+    path = tmp_path / "c.safetensors"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    stale = tmp_path / f".c.safetensors.{int(dead)}.abc123.tmp"  # a writer killed with SIGKILL mid-save
+    live = tmp_path / ".c.safetensors.1.def456.tmp"  # pid 1 is running: maybe a write in progress
+    other = tmp_path / f".d.safetensors.{int(dead)}.abc123.tmp"  # another file's
+    for p in (stale, live, other):
+        p.write_bytes(b"\x00" * 100)
+    save({"w": np.zeros(2)}, path)
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, other.name, "c.safetensors"])
+
+
+def _safetensors_file(path, header, data=b""):
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+def test_bf16_loads_upcast_to_float32(tmp_path):
+    values = np.array([1.0, -2.5, 3.140625, 0.0], np.float32)  # exactly representable in bfloat16
+    bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    path = _safetensors_file(tmp_path / "bf16.safetensors", {"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}},
+                             bf16)
+    w = load(path)["w"]
+    assert w.dtype == np.float32 and w.shape == (2, 2) and np.array_equal(w.ravel(), values)
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.tensor([[0.5, -1.0], [7.0, 1e-3]], dtype=torch.bfloat16)}, str(tmp_path / "t.safetensors"))
+    expected = torch.tensor([[0.5, -1.0], [7.0, 1e-3]], dtype=torch.bfloat16).float().numpy()
+    assert np.array_equal(load(tmp_path / "t.safetensors")["w"], expected)
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, "dtype 'F8_E4M3', which npgrad cannot load"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 2]}}, "needs 12 bytes, its offsets span 2"),
+    ({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 2]}}, "tensor 'w' has a malformed entry"),
+    ({"w": {"dtype": "F32", "shape": [0], "data_offsets": [2, 0]}}, "tensor 'w' has a malformed entry"),
+    ({"__metadata__": {"npgrad": "[" * 100_000 + "]" * 100_000}}, "nested too deeply"),
+])
+def test_unloadable_tensors_and_deep_headers_are_checkpoint_errors(tmp_path, header, message):
+    path = _safetensors_file(tmp_path / "x.safetensors", header, bytes(2))
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load(path)
+
+
+def test_a_header_nested_too_deeply_is_a_checkpoint_error(tmp_path):
+    raw = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    with pytest.raises(CheckpointError, match="the header is nested too deeply"):
+        load(path)
+
+
+def test_a_pickle_renamed_safetensors_is_never_unpickled(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps({"weights": Exploit()}))
+    with pytest.raises(CheckpointError, match="not in the safetensors format"):
+        load(path)
+    assert not marker.exists()
+    path.write_bytes(struct.pack("<Q", 2) + b"{}" + pickle.dumps(Exploit()))  # a pickle after a valid empty header
+    assert load(path) == {} and not marker.exists()

@@ -2,8 +2,9 @@
 
 A file written through `atomic_path` or `atomic_write` is either the complete new content or the
 previous file: an exception, Ctrl-C or a crash mid-write leaves the old file intact and no temporary
-file behind (temporaries of a process killed with SIGKILL are named ``.<name>.<random>.tmp`` next to
-the target, so they can be recognised and cleaned up).
+file behind. A process killed with SIGKILL cannot clean up: its temporaries are named
+``.<name>.<pid>.<random>.tmp`` next to the target, and the next write of the same target removes
+those whose process is gone. A failed write (disk full, read-only folder) raises `WriteError`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,37 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from npgrad.errors import WriteError
+
 
 def temp_prefix(path: str | os.PathLike) -> str:
     """The name prefix of the temporary files written for ``path`` (``.<name>.``)."""
     return f".{os.path.basename(os.fspath(path))}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of ``path`` left by processes that no longer run (killed mid-write); return them."""
+    path = Path(path)
+    prefix = temp_prefix(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent if str(path.parent) else "."):
+            pid = entry.name[len(prefix):].split(".", 1)[0] if entry.name.startswith(prefix) else ""
+            if entry.name.endswith(".tmp") and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
@@ -26,23 +54,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; after the block succeeds, make it durable and rename it onto ``path``.
 
     The new file gets the mode ``path`` already has, or the one ``open`` would give it (not mkstemp's 0600).
-    On any exception (KeyboardInterrupt included) the temporary file is removed and the target is untouched.
+    On any exception (KeyboardInterrupt included) the temporary file is removed and the target is untouched;
+    an `OSError` (disk full, read-only folder, no permission) is raised as `WriteError` naming ``path``.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: the folder {os.fspath(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(path), suffix=".tmp")
-    os.close(fd)
+    remove_stale_temporaries(path)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{temp_prefix(path)}{os.getpid()}.", suffix=".tmp")
+        os.close(fd)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
         raise
     fsync_dir(folder)
 

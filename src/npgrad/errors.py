@@ -33,11 +33,20 @@ class MissingFileError(NpgradError, FileNotFoundError):
     """A file or folder the user named does not exist."""
 
 
+class WriteError(NpgradError, OSError):
+    """A file cannot be written (disk full, read-only folder, no permission); names the file and the system's reason."""
+
+    def __str__(self) -> str:
+        if self.filename is not None and self.strerror:
+            return f"cannot write {self.filename}: {self.strerror}"
+        return super().__str__()
+
+
 class UnsupportedError(NpgradError, NotImplementedError):
     """A valid request npgrad does not support (an ONNX op without a converter, say); the message says which."""
 
 
 __all__ = [
     "CheckpointError", "DataError", "InvalidArgumentError", "InvalidTypeError", "MissingFileError",
-    "NpgradError", "UnsupportedError",
+    "NpgradError", "UnsupportedError", "WriteError",
 ]

@@ -18,9 +18,11 @@ folder, flushed to disk and renamed over ``path``, so an interrupted save
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 from typing import Any
 
@@ -28,6 +30,7 @@ import numpy as np
 
 from npgrad._dtypes import check_device
 from npgrad._fileio import atomic_path
+from npgrad.errors import CheckpointError
 from npgrad.tensor import Tensor
 
 _METADATA_KEY = "npgrad"
@@ -123,14 +126,22 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
     Raises:
         TypeError: ``obj`` holds something else (the message says where).
+        WriteError (an OSError): the file cannot be written (disk full, read-only folder...);
+            the previous file is intact and no temporary file is left.
     """
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     encoder = _Encoder()
     structure = encoder.encode(obj, ())
     metadata = {_METADATA_KEY: json.dumps({"version": _FORMAT_VERSION, "root": structure}, allow_nan=False)}
     with atomic_path(path) as tmp:
-        save_file(encoder.tensors, tmp, metadata=metadata)
+        try:
+            save_file(encoder.tensors, tmp, metadata=metadata)
+        except SafetensorError as error:  # an I/O failure (disk full...) inside the Rust writer: as the OSError it is
+            code = re.search(r"(?:code: |os error )(\d+)", str(error))
+            errno_ = int(code.group(1)) if code else errno.EIO
+            raise OSError(errno_, os.strerror(errno_) if code else str(error)) from error
 
 
 # ---------------------------------------------------------------------- load
@@ -144,11 +155,13 @@ def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: boo
     ``map_location`` and ``weights_only`` are ``torch.load``'s: the location may be None, ``"cpu"``
     or ``npgrad.device("cpu")`` (the only device), and every npgrad file is weights-only (it
     holds arrays and plain values, never code), whichever value is passed.
+    BF16 tensors (written by other tools) are upcast to float32, exactly.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a safetensors file, is truncated, or its
-            npgrad metadata is damaged; the message names the file.
+        CheckpointError (a ValueError): the file is not a safetensors file, is
+            truncated, holds a dtype NumPy cannot represent (F8...), a header
+            nested too deeply, or damaged npgrad metadata; the message names the file.
     """
     check_device(map_location, "load: map_location")
     path = os.fspath(path)
@@ -156,14 +169,9 @@ def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: boo
         raise FileNotFoundError(f"load: no such checkpoint file: {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"load: {path!r} is a folder, not a checkpoint file")
-    metadata = _check_header(path)
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
-        raise _invalid(path, str(error)) from error
+    header, data_start = _check_header(path)
+    metadata = header.pop("__metadata__", None) or {}
+    tensors = _read_tensors(path, header, data_start)
     if _METADATA_KEY not in metadata:
         return tensors
     try:
@@ -171,16 +179,52 @@ def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: boo
         if document.get("version") != _FORMAT_VERSION:
             raise ValueError(f"unsupported npgrad checkpoint version {document.get('version')!r}")
         return _decode(document["root"], tensors)
+    except RecursionError:
+        raise _invalid(path, "its npgrad metadata is nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise _invalid(path, f"its npgrad metadata is damaged ({type(error).__name__}: {error})") from error
 
 
-def _invalid(path: str, reason: str) -> ValueError:
-    return ValueError(f"{path!r} is not a valid checkpoint: {reason}")
+def _invalid(path: str, reason: str) -> CheckpointError:
+    return CheckpointError(f"{path!r} is not a valid checkpoint: {reason}")
 
 
-def _check_header(path: str) -> dict[str, str]:
-    """Validate the safetensors framing of ``path``; return its ``__metadata__``.
+# safetensors dtype names -> NumPy; BF16 is read as its upper 16 bits of a float32 (exact upcast).
+_SAFETENSORS_DTYPES = {"BOOL": "?", "U8": "u1", "I8": "i1", "U16": "<u2", "I16": "<i2", "U32": "<u4", "I32": "<i4",
+                       "U64": "<u8", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8", "C64": "<c8", "BF16": "<u2"}
+
+
+def _read_tensors(path: str, header: dict[str, Any], data_start: int) -> dict[str, np.ndarray]:
+    """The tensors the (checked) header describes, as native-endian arrays; BF16 upcast to float32."""
+    tensors = {}
+    with open(path, "rb") as f:
+        f.seek(data_start)
+        data = f.read()
+    for name, entry in header.items():
+        try:
+            dtype_name, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
+                raise ValueError(f"shape {shape!r:.60}")
+            if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= len(data)):
+                raise ValueError(f"data_offsets {[begin, end]!r:.60}")
+        except (KeyError, TypeError, ValueError) as error:
+            raise _invalid(path, f"tensor {name!r:.60} has a malformed entry ({error})") from None
+        if dtype_name not in _SAFETENSORS_DTYPES:
+            raise _invalid(path, f"tensor {name!r:.60} has dtype {dtype_name!r:.20}, which npgrad cannot load "
+                                 f"(supported: {', '.join(_SAFETENSORS_DTYPES)})")
+        dtype = np.dtype(_SAFETENSORS_DTYPES[dtype_name])
+        if end - begin != math.prod(shape) * dtype.itemsize:
+            raise _invalid(path, f"tensor {name!r:.60} of shape {shape} and dtype {dtype_name} needs "
+                                 f"{math.prod(shape) * dtype.itemsize} bytes, its offsets span {end - begin}")
+        array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin).reshape(shape)
+        if dtype_name == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = array.astype(dtype.newbyteorder("=") if dtype_name != "BF16" else np.float32, copy=True)
+    return tensors
+
+
+def _check_header(path: str) -> tuple[dict[str, Any], int]:
+    """Validate the safetensors framing of ``path``; return its header and where the data starts.
 
     Layout: an 8-byte little-endian header length N, N bytes of JSON header
     (``{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}``),
@@ -202,9 +246,13 @@ def _check_header(path: str) -> dict[str, str]:
             raise ValueError("the header is not a JSON object")
         data_size = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
         metadata = header.get("__metadata__") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError("__metadata__ is not a JSON object")
+    except RecursionError:
+        raise _invalid(path, "not in the safetensors format (the header is nested too deeply)") from None
     except (ValueError, KeyError, TypeError, IndexError) as error:
         raise _invalid(path, f"not in the safetensors format (bad header: {error})") from error
     found = size - 8 - header_size
     if found < data_size:
         raise _invalid(path, f"file is truncated (header says {data_size} bytes of data, found {found})")
-    return metadata
+    return header, 8 + header_size

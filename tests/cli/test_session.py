@@ -1,6 +1,9 @@
 """Checkpoints as hostile input to eval / predict / resume / info: one clear line, exit 2, nothing huge allocated."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,145 @@ def test_a_config_asking_for_a_huge_model_is_refused_before_building(run, capsys
 def test_a_checkpoint_without_weights_is_refused(run, capsys):
     checkpoint = _tamper(run, lambda state: state.update(model={}))
     assert _error(capsys, "eval", checkpoint) == f"npgrad: error: checkpoint {checkpoint} holds no model weights"
+
+
+def _set(key, value):
+    return lambda state: state.update({key: value})
+
+
+def _edit_model(state):
+    state["model"]["1.weight"] = state["model"]["1.weight"][:, :100]
+
+
+RESUME_CASES = {
+    "wrong shape": (_edit_model, "'model' entry does not fit: Error(s) in loading state_dict for LogisticRegression: "
+                                 "size mismatch "
+                                 "for 1.weight"),
+    "missing key": (lambda s: s["model"].pop("1.bias"), 'Missing key(s) in state_dict: "1.bias"'),
+    "extra key": (lambda s: s["model"].update(extra=s["model"]["1.bias"]), 'Unexpected key(s) in state_dict: "extra"'),
+    "optimizer state": (lambda s: s["optimizer"]["state"][0].update(momentum_buffer=s["model"]["1.bias"]),
+                        "'optimizer' entry does not fit: SGD.load_state_dict: state 'momentum_buffer' of parameter 0 has "
+                        "shape (10,)"),
+    "optimizer groups": (lambda s: s["optimizer"].pop("param_groups"), "'optimizer' entry does not fit: missing 'param_groups'"),
+    "rng": (_set("rng", {"bit_generator": "MT19937x"}), "'rng' entry does not fit"),
+    "loader": (_set("loader", {"epoch": -1, "seed": 0}), "'loader' entry does not fit: DataLoader.load_state_dict: epoch must "
+                                                         "be a non-negative integer, got -1"),
+    "history": (_set("history", [1, 2]), "'history' entry does not fit: expected a list of per-epoch dicts"),
+    "best": (_set("best", ["x"]), "'best' entry does not fit"),
+    "negative epoch": (_set("epoch", -1), "its 'epoch' entry -1 is not a non-negative integer"),
+    "text epoch": (_set("epoch", "abc"), "its 'epoch' entry 'abc' is not a non-negative integer"),
+    "negative step": (_set("step", -2), "its 'step' entry -2 is not a non-negative integer"),
+    "format version": (_set("format_version", "abc"), "format_version 'abc' is not a version number"),
+    "config": (_set("config", None), "its 'config' entry is a NoneType, not a dict"),
+}
+
+
+@pytest.mark.parametrize("case", RESUME_CASES)
+def test_a_damaged_checkpoint_cannot_be_resumed_one_line_exit_2(run, capsys, case):
+    edit, message = RESUME_CASES[case]
+    last = _tamper(run, edit, "last.safetensors")
+    line = _error(capsys, "train", "--resume", last, "--no-progress")
+    assert line.startswith("npgrad: error: ") and message in line, line
+    assert str(last) in line or case == "loader"  # the loader state is applied when training starts
+
+
+def test_a_full_disk_stops_training_with_one_line_and_no_temporaries(tmp_path):
+    import resource
+
+    def limit_file_size():  # writes past 20 kB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    argv = [sys.executable, "-m", "npgrad", "train", "--out", str(tmp_path), "--model", "logistic", "--epochs", "1",
+            "--limit-batches", "1", "--no-progress"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, preexec_fn=limit_file_size)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (run,) = tmp_path.iterdir()
+    assert result.stderr.strip().splitlines()[-1] == f"npgrad: error: cannot write {run / 'last.safetensors'}: File too large"
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_predict_writes_non_utf8_file_names_back_as_their_bytes(run, tmp_path, capsys):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    names = [b"caf\xe9.png", b"ok.png"]  # a Latin-1 name, not valid UTF-8
+    for name in names:
+        Image.new("L", (28, 28), 128).save(os.fsdecode(os.path.join(os.fsencode(images), name)))
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(run), "--input", str(images), "--out", str(out)]) == 0, capsys.readouterr().err
+    rows = out.read_bytes().splitlines()
+    assert rows[0] == b"image,label" and [r.rsplit(b",", 1)[0] for r in rows[1:]] == names
+
+
+def test_batches_of_one_image_with_batch_norm_name_the_option(tmp_path, capsys):
+    line = _error(capsys, "train", "--out", tmp_path, "--batch-size", "1", "--epochs", "1", "--limit-batches", "1",
+                  "--no-progress")
+    assert line == ("npgrad: error: --batch-size 1: lenet_bn has batch normalization, which needs at least 2 images per "
+                    "training batch")
+    assert main(["train", "--out", str(tmp_path), "--batch-size", "1", "--model", "logistic", "--epochs", "1",
+                 "--limit-batches", "2", "--no-progress"]) == 0  # without batch norm, one image per batch is fine
+
+
+def _kill_trial(out, delay):
+    """Start a checkpointing run, SIGKILL it after ``delay`` s; return (checkpoints corrupt, resume failed, run)."""
+    import json
+    import signal
+    import time
+
+    from npgrad.errors import NpgradError
+    from npgrad.train import load_checkpoint
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    argv = [sys.executable, "-m", "npgrad", "train", "--out", str(out), "--model", "logistic", "--epochs", "3",
+            "--limit-batches", "30", "--batch-size", "16", "--no-progress"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    runs = [p for p in Path(out).iterdir() if p.is_dir()] if Path(out).is_dir() else []
+    if not runs:
+        return 0, 0, None  # killed before the run folder existed
+    (run,) = runs
+    corrupt = 0
+    states = {}
+    for name in ("last.safetensors", "best.safetensors"):
+        if (run / name).exists():
+            try:
+                states[name] = load_checkpoint(run / name)
+            except NpgradError:
+                corrupt += 1
+    last = states.get("last.safetensors")
+    if last is not None and (run / "history.json").exists():  # the history is written after the checkpoint
+        written = json.loads((run / "history.json").read_text())
+        assert len(last["history"]) - len(written) in (0, 1) and written == last["history"][:len(written)]
+    if last is None or (last["epoch"] >= 3 and not last.get("step")):
+        return corrupt, 0, run  # nothing to resume, or the run had finished
+    resumed = subprocess.run(argv[:3] + ["train", "--resume", str(run), "--no-progress"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    failed = resumed.returncode != 0 or load_checkpoint(run / "last.safetensors")["epoch"] != 3
+    assert failed or not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]  # the killed run's were removed
+    return corrupt, int(failed), run
+
+
+def _kill_trials(tmp_path, trials):
+    import random
+
+    rng = random.Random(0)
+    totals = [0, 0, 0]
+    for i in range(trials):
+        corrupt, failed, run = _kill_trial(tmp_path / str(i), rng.uniform(1.0, 6.0))
+        totals = [totals[0] + corrupt, totals[1] + failed, totals[2] + (run is not None)]
+    assert totals[:2] == [0, 0], f"{totals[0]} corrupt checkpoints, {totals[1]} failed resumes in {trials} trials"
+    return totals
+
+
+def test_kill_9_during_training_leaves_loadable_checkpoints_that_resume(tmp_path):
+    _kill_trials(tmp_path, 2)
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_30_trials(tmp_path):
+    runs = _kill_trials(tmp_path, 30)[2]
+    assert runs >= 20  # most trials got as far as a run folder

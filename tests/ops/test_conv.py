@@ -188,3 +188,17 @@ def test_both_column_layouts_match_naive(monkeypatch, x_shape, w_shape, kwargs, 
     out.backward(dout)
     for t, e in zip(tensors, naive.conv2d_backward(dout, x, w, b, **spec)):
         np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("batch_last", [False, True])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_on_an_empty_batch_returns_an_empty_output(monkeypatch, batch_last, groups):
+    """As PyTorch: (0, C, H, W) -> (0, C_out, Ho, Wo); the gradients are zero (x's is empty)."""
+    monkeypatch.setattr(conv_module, "_BATCH_LAST_BELOW_WIDTH", 10**6 if batch_last else 0)
+    x = npgrad.Tensor(np.zeros((0, 4, 7, 7), np.float32), requires_grad=True)
+    w = npgrad.Tensor(rng.standard_normal((6, 4 // groups, 3, 3)).astype(np.float32), requires_grad=True)
+    b = npgrad.Tensor(np.ones(6, np.float32), requires_grad=True)
+    out = conv2d(x, w, b, stride=2, padding=1, groups=groups)
+    assert out.shape == (0, 6, 4, 4) and out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.shape == (0, 4, 7, 7) and not w.grad.any() and not b.grad.any()

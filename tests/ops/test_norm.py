@@ -328,3 +328,16 @@ def test_sync_batch_norm_in_a_world_of_one_is_batch_norm(rng):
         results.append((y.data, xt.grad, w.grad, b.grad, *running))
     for plain, synced in zip(*results):
         np.testing.assert_allclose(synced, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_a_non_finite_batch_leaves_the_running_statistics_alone():
+    running_mean, running_var = np.full(2, 0.5, np.float32), np.full(2, 2.0, np.float32)
+    x = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    for bad in (np.nan, np.inf):
+        poisoned = x.copy()
+        poisoned[1, 0, 2, 2] = bad
+        out = batch_norm(npgrad.Tensor(poisoned), running_mean, running_var, training=True)
+        assert np.isnan(out.data[:, 0]).all()  # the batch itself is what it is
+        assert running_mean.tolist() == [0.5, 0.5] and running_var.tolist() == [2.0, 2.0]
+    batch_norm(npgrad.Tensor(x), running_mean, running_var, training=True)  # a finite batch still updates them
+    np.testing.assert_allclose(running_mean, 0.9 * 0.5 + 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-6)

@@ -378,7 +378,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise
         raise InvalidArgumentError(str(exc).splitlines()[0]) from None
     try:
-        with atomic_write(out, newline="") as f:
+        # A file name that is not valid UTF-8 (a Latin-1 name on Linux) is written back as its original bytes.
+        with atomic_write(out, newline="", errors="surrogateescape") as f:
             writer = csv.writer(f)
             labels = [classes[p] for p in predictions(logits)]
             if args.proba:
@@ -409,7 +410,26 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry(node: Any, *keys: str) -> Any:
+    """``node[k1][k2]...``, or None where a level is missing or not a dict (checkpoints from anywhere)."""
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _number(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec`` when it is a number that fits it (2.5 does not fit 'd'), else '?'."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "?"
+    try:
+        return format(value, spec)
+    except ValueError:
+        return "?"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from npgrad.train.checkpoint import load_checkpoint, tensor_stats
 
     state = load_checkpoint(args.checkpoint)
@@ -418,32 +438,39 @@ def cmd_info(args: argparse.Namespace) -> int:
     file_mb = os.path.getsize(state["path"]) / 1e6
     print(f"checkpoint  {state['path']}  ({file_mb:.2f} MB; {count} arrays, {size / 1e6:.2f} MB of data)")
     print(f"written by  npgrad {state.get('npgrad_version', '?')}")
-    model = c.get("model", {})
-    options = ", ".join(f"{k}={v}" for k, v in model.get("options", {}).items())
-    print(f"model       {model.get('name')}{f' ({options})' if options else ''}: "
+    options = _entry(c, "model", "options")
+    options = ", ".join(f"{k}={v}" for k, v in options.items()) if isinstance(options, dict) else ""
+    print(f"model       {_entry(c, 'model', 'name')}{f' ({options})' if options else ''}: "
           f"{c.get('in_channels')}x{c.get('image_size')}x{c.get('image_size')} -> {c.get('num_classes')} classes")
-    classes = c.get("classes", [])
+    classes = c.get("classes") if isinstance(c.get("classes"), list) else []
     print(f"classes     {', '.join(map(str, classes[:12]))}{' ...' if len(classes) > 12 else ''}")
-    data = c.get("data", {})
-    print(f"data        {data.get('dataset')}  (augment {'on' if data.get('augment') else 'off'})")
-    opt, sched, tr = c.get("optimizer", {}), c.get("scheduler", {}), c.get("training", {})
+    print(f"data        {_entry(c, 'data', 'dataset')}  (augment {'on' if _entry(c, 'data', 'augment') else 'off'})")
+    opt = c.get("optimizer") if isinstance(c.get("optimizer"), dict) else {}
     opt_args = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in opt.items() if k != "name")
-    print(f"optimizer   {opt.get('name')} ({opt_args}), scheduler {sched.get('name')}")
-    print(f"training    {tr.get('epochs')} epochs, batch {tr.get('batch_size')}, seed {tr.get('seed')}")
-    step = int(state.get("step") or 0)
-    progress = f"{state['epoch']} epochs completed"
+    print(f"optimizer   {opt.get('name')} ({opt_args}), scheduler {_entry(c, 'scheduler', 'name')}")
+    tr = [_entry(c, "training", k) for k in ("epochs", "batch_size", "seed")]
+    print(f"training    {tr[0]} epochs, batch {tr[1]}, seed {tr[2]}")
+    step, epoch = state.get("step") or 0, state.get("epoch")
+    progress = f"{_number(epoch, 'd')} epochs completed"
     if step:
-        progress += f" + {step} steps of epoch {state['epoch'] + 1} (interrupted)"
+        following = epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else "?"
+        progress += f" + {_number(step, 'd')} steps of epoch {following} (interrupted)"
     print(f"progress    {progress}")
     best = state.get("best")
-    if best:
-        print(f"best        accuracy {best[1]:.4f} at epoch {int(best[0])}")
-    history = state.get("history") or []
-    if history:
+    if isinstance(best, (list, tuple)) and len(best) == 2:
+        print(f"best        accuracy {_number(best[1], '.4f')} at epoch {_number(best[0], 'd')}")
+    history = state.get("history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict):
         last = history[-1]
-        val = f", val loss {last['val_loss']:.4f} acc {last['val_acc']:.4f}" if "val_loss" in last else ""
-        print(f"last epoch  train loss {last['train_loss']:.4f} acc {last['train_acc']:.4f}{val}")
-    print(f"contents    {', '.join(k for k in state if k != 'path')}")
+        val = f", val loss {_number(last['val_loss'], '.4f')} acc {_number(last.get('val_acc'), '.4f')}" \
+            if "val_loss" in last else ""
+        print(f"last epoch  train loss {_number(last.get('train_loss'), '.4f')} acc {_number(last.get('train_acc'), '.4f')}"
+              f"{val}")
+    weights = state["model"].items()
+    broken = [str(k) for k, v in weights if isinstance(v, np.ndarray) and v.dtype.kind in "fc" and not np.isfinite(v).all()]
+    if broken:
+        print(f"weights     NOT FINITE: {', '.join(broken[:5])}{' ...' if len(broken) > 5 else ''} hold NaN or Inf")
+    print(f"contents    {', '.join(str(k) for k in state if k != 'path')}")
     return 0
 
 

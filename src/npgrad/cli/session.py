@@ -80,13 +80,17 @@ class Session:
             out_dir=self.run_dir if main else None, config=self.config.to_dict(), early_stopping=t.early_stopping,
             progress=progress and main, log=log if main else None, limit_batches=t.limit_batches,
         )
-        if self.state is not None and self.replanned:
-            # The scheduler was built for the new number of epochs: keep that plan, take only its position.
-            trainer.load_state_dict({**self.state, "scheduler": None})
-            self.scheduler.last_epoch = int(self.state["scheduler"]["last_epoch"]) - 1
-            self.scheduler.step()  # sets the optimizer's lr to the new plan's at the saved step
-        elif self.state is not None:
-            trainer.load_state_dict(self.state)
+        if self.state is not None:
+            try:
+                if self.replanned:
+                    # The scheduler was built for the new number of epochs: keep that plan, take only its position.
+                    trainer.load_state_dict({**self.state, "scheduler": None})
+                    self.scheduler.last_epoch = int(self.state["scheduler"]["last_epoch"]) - 1
+                    self.scheduler.step()  # sets the optimizer's lr to the new plan's at the saved step
+                else:
+                    trainer.load_state_dict(self.state)
+            except CheckpointError as exc:
+                raise CheckpointError(f"cannot resume from {self.resumed_from}: {exc}") from None
         return trainer
 
 
@@ -111,6 +115,7 @@ def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[
     config = dataclasses.replace(config, spec=spec)
     npgrad.manual_seed(config.training.seed)
     model = builders.build_model(config)
+    _check_batch_norm_batches(config, model, len(train))
     train_loader = builders.make_loader(config, train, train=True, world=world)
     val_loader = builders.make_loader(config, val, world=world) if val is not None else None
     test_loader = builders.make_loader(config, test) if test is not None else None
@@ -126,6 +131,19 @@ def _build(config: RunConfig, world: tuple[int, int]) -> tuple[RunConfig, tuple[
     optimizer = builders.build_optimizer(config, model)
     scheduler, interval = builders.build_scheduler(config, optimizer, steps)
     return config, (model, optimizer, scheduler, interval, train_loader, val_loader, test_loader, unreadable, world)
+
+
+def _check_batch_norm_batches(config: RunConfig, model: Any, train_size: int) -> None:
+    """Batch norm cannot train on batches of one image: name the cause before training starts, not a traceback mid-epoch."""
+    if not any(isinstance(m, (npgrad.nn.BatchNorm1d, npgrad.nn.BatchNorm2d)) for m in model.modules()):
+        return
+    name, batch = config.model.name, config.training.batch_size
+    if batch < 2:
+        raise InvalidArgumentError(f"--batch-size {batch}: {name} has batch normalization, which needs at least 2 images "
+                                   "per training batch")
+    if train_size < 2:
+        raise InvalidArgumentError(f"{config.data.dataset} leaves {train_size} training image; {name} has batch "
+                                   "normalization, which needs at least 2 per batch")
 
 
 def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:

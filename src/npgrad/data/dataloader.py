@@ -100,8 +100,12 @@ class DataLoader:
         return {"epoch": self.epoch, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch = int(state["epoch"])
-        self.seed = int(state["seed"])
+        """Restore a `state_dict`; ValueError unless both entries are non-negative integers."""
+        epoch, seed = state["epoch"], state["seed"]
+        for name, value in (("epoch", epoch), ("seed", seed)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"DataLoader.load_state_dict: {name} must be a non-negative integer, got {value!r:.60}")
+        self.epoch, self.seed = int(epoch), int(seed)
 
     def __iter__(self) -> Iterator[Batch]:
         _, augment_seq = epoch_seeds(self.seed, self.epoch)

@@ -187,7 +187,7 @@ def _im2col(x: np.ndarray, g: _Geometry) -> np.ndarray:
     xp = _pad(g.images(x), g.padding, axis=2)  # (C, A, Hp, Wp, B)
     windows = _window_view(xp, (g.kh, g.kw), g.stride, g.dilation, (g.Ho, g.Wo), axis=2)  # (kh, kw, C, A, Ho, Wo, B)
     col = np.ascontiguousarray(windows.transpose(2, 0, 1, 3, 4, 5, 6))  # (C, kh, kw, A, Ho, Wo, B)
-    return col.reshape(g.groups, -1, g.N * g.Ho * g.Wo)
+    return col.reshape(g.groups, g.C // g.groups * g.kh * g.kw, g.N * g.Ho * g.Wo)  # sizes, not -1: N may be 0
 
 
 def _col2im(dcol: np.ndarray, g: _Geometry) -> np.ndarray:
@@ -245,7 +245,7 @@ class Conv2d(Function):
 
 def _dout_matrix(dout: np.ndarray, g: _Geometry) -> np.ndarray:
     """dout (N, C_out, Ho, Wo) in the GEMM layout (G, C_out/G, L), columns ordered like ``col``'s."""
-    return np.ascontiguousarray(g.images(dout)).reshape(g.groups, g.C_out // g.groups, -1)
+    return np.ascontiguousarray(g.images(dout)).reshape(g.groups, g.C_out // g.groups, g.N * g.Ho * g.Wo)
 
 
 def _padding4(

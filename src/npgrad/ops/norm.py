@@ -87,7 +87,9 @@ class Normalize(Function):
                 n, mean, sum_sq = _global_moments(comm, n, mean, sum_sq)
                 centered = xv - _row(mean, view_shape)
             var = sum_sq / n  # biased
-            if running_mean is not None:
+            # A batch with NaN/Inf (a diverging run, a corrupt image) would poison the statistics for good:
+            # they keep their last finite values (PyTorch would propagate the NaN).
+            if running_mean is not None and np.isfinite(sum_sq).all() and np.isfinite(mean).all():
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(running_mean.shape)
                 running_var[...] = (1 - momentum) * running_var + momentum * (sum_sq / (n - 1)).reshape(running_var.shape)
         else:

@@ -76,14 +76,28 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = "best") -> dict[str, 
         raise CheckpointError(f"cannot read checkpoint {file}: {reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not an npgrad training checkpoint (it has no 'format: {FORMAT}' entry)")
-    if int(state.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{file} was written by a newer npgrad (checkpoint format {state['format_version']}); "
-                              "upgrade npgrad")
+    version = state.get("format_version", 0)
+    if not _is_count(version):
+        raise CheckpointError(f"checkpoint {file} is damaged: format_version {version!r:.40} is not a version number")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{file} was written by a newer npgrad (checkpoint format {version}); upgrade npgrad")
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {file} is incomplete: missing {', '.join(missing)}")
+    for key in ("model", "config"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"checkpoint {file} is damaged: its {key!r} entry is a {type(state[key]).__name__}, "
+                                  "not a dict")
+    for key in ("epoch", "step"):
+        if not _is_count(state.get(key) or 0):
+            raise CheckpointError(f"checkpoint {file} is damaged: its {key!r} entry {state[key]!r:.40} is not a "
+                                  "non-negative integer")
     state["path"] = str(file)
     return state
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def tensor_stats(obj: Any) -> tuple[int, int]:

@@ -41,8 +41,8 @@ import numpy as np
 
 import npgrad
 from npgrad import distributed as dist
+from npgrad.errors import CheckpointError, WriteError
 from npgrad.nn.parallel import DistributedDataParallel
-from npgrad.errors import CheckpointError
 from npgrad.train import loop
 from npgrad.train.callbacks import LAST, Checkpointer, CurvePlotter, EarlyStopping, HistoryWriter, ProgressBar, Timer
 from npgrad.train.history import History
@@ -179,9 +179,13 @@ class Trainer:
 
     def _append_log(self, line: str) -> None:
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "train.log", "a") as f:
-                f.write(line.strip("\n") + "\n")
+            path = self.out_dir / "train.log"
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                with open(path, "a") as f:
+                    f.write(line.strip("\n") + "\n")
+            except OSError as exc:  # disk full, read-only folder
+                raise WriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
     # ------------------------------------------------------------------- train
     def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1) -> History:
@@ -194,7 +198,8 @@ class Trainer:
         self.epochs = epochs
         self._train_loader = train_loader
         if self._loader_state is not None and hasattr(train_loader, "load_state_dict"):
-            train_loader.load_state_dict(self._loader_state)  # e.g. a seed drawn at random in the first run
+            with _restoring("loader"):
+                train_loader.load_state_dict(self._loader_state)  # e.g. a seed drawn at random in the first run
         self._loader_state = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -402,6 +407,9 @@ class Trainer:
 
         A checkpoint saved between epochs resumes on any number of processes; one saved mid-epoch
         (its ``step`` counts batches of its number of processes) only on the same number.
+        Raises `CheckpointError` naming the entry that does not fit this trainer (weights of another
+        shape, a partial optimizer state, a negative epoch, a malformed RNG or loader state...); the
+        trainer may then be partly restored and should not be used.
         """
         processes, world = int(state.get("processes") or 1), loop.world_size()
         if state.get("step") and processes != world:
@@ -409,18 +417,52 @@ class Trainer:
                 f"checkpoint {state.get('path', '')} was saved mid-epoch by {processes} process(es): resume it on "
                 f"{processes} (this run has {world}); checkpoints saved between epochs resume on any number"
             )
-        self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])
-        self.epoch_state = EpochState.from_state_dict(state)
-        self.history = History(state.get("history") or [])
-        best = state.get("best")
-        self.best = (int(best[0]), float(best[1])) if best is not None else None
-        self.bad_epochs = int(state.get("bad_epochs") or 0)
-        npgrad.set_rng_state(state["rng"])
+        with _restoring("model"):
+            self.module.load_state_dict(state["model"])
+        with _restoring("optimizer"):
+            self.optimizer.load_state_dict(state["optimizer"])
+        with _restoring("scheduler"):
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+        with _restoring("epoch"):
+            self.epoch = _count(state["epoch"])
+        with _restoring("step"):
+            self.epoch_state = EpochState.from_state_dict(state)
+            _count(self.epoch_state.step)
+        with _restoring("history"):
+            history = state.get("history") or []
+            if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+                raise ValueError("expected a list of per-epoch dicts")
+            self.history = History(history)
+        with _restoring("best"):
+            best = state.get("best")
+            self.best = (_count(best[0]), float(best[1])) if best is not None else None
+        with _restoring("bad_epochs"):
+            self.bad_epochs = _count(state.get("bad_epochs") or 0)
+        with _restoring("rng"):
+            npgrad.set_rng_state(state["rng"])
         self._loader_state = state.get("loader")
+
+
+def _count(value: Any) -> int:
+    """``value`` as a count (an int >= 0); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value!r:.60}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def _restoring(entry: str) -> Iterator[None]:
+    """Turn a failure to restore checkpoint ``entry`` into a one-line `CheckpointError` naming it."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except KeyError as exc:
+        raise CheckpointError(f"the checkpoint's {entry!r} entry does not fit: missing {exc}") from None
+    except (ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise CheckpointError(f"the checkpoint's {entry!r} entry does not fit: {detail}") from None
 
 
 def _mean_over_ranks(record: dict[str, float]) -> dict[str, float]:

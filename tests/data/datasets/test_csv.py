@@ -1,9 +1,14 @@
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from npgrad.data import CSVImageDataset, DataLoader
+from npgrad.errors import DataError
 
 
 @pytest.fixture
@@ -91,3 +96,45 @@ def test_unreadable_images_are_skipped_with_one_warning(kaggle, tmp_path):
     assert len(caught) == 1 and "CSVImageDataset: skipped 2 of 4 images" in str(caught[0].message)
     assert ds.image_ids == ["images/0.png", "images/3.png"] and ds.targets.tolist() == [0, 2]
     assert ds.classes == ["a", "b", "c"]
+
+
+def test_integer_labels_with_leading_zeros_sort_the_same_under_every_hash_seed(tmp_path):
+    code = ("from npgrad.data.datasets.csv import _sorted_classes; "
+            "print(_sorted_classes({'1', '01', '2', '001', '10', '-1', '-01'}))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3] / "src")}
+    orders = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**env, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert orders == {"['-01', '-1', '001', '01', '1', '2', '10']\n"}
+
+
+def test_symlinks_leading_out_of_the_image_root_are_refused(kaggle, tmp_path, save_image):
+    outside = save_image(tmp_path.parent / f"{tmp_path.name}-secret.png", np.zeros((2, 2), np.uint8))
+    (tmp_path / "images" / "link.png").symlink_to(outside)
+    path = kaggle("train.csv", "image,label\nimages/0.png,a\nimages/link.png,b\n")
+    with pytest.raises(DataError, match=r"train.csv, line 3: image path 'images/link.png' escapes the image root"):
+        CSVImageDataset(path)
+
+
+def test_overlong_fields_and_non_utf8_files_name_the_csv(kaggle, tmp_path):
+    path = kaggle("long.csv", "image,label\n" + "x" * 200_000 + ",a\n")
+    with pytest.raises(DataError, match=r"long.csv, line \d: malformed CSV \(field larger than field limit"):
+        CSVImageDataset(path)
+    (tmp_path / "latin1.csv").write_bytes("image,label\nimages/0.png,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.csv: not UTF-8 text \(invalid continuation byte: byte 0xe9\)"):
+        CSVImageDataset(tmp_path / "latin1.csv")
+
+
+def test_skip_mode_decodes_in_bounded_chunks(kaggle, tmp_path, monkeypatch):
+    from npgrad.data.datasets import folder
+
+    (tmp_path / "images" / "1.png").write_bytes(b"broken")
+    rows = "".join(f"images/{i}.png,{i % 2}\n" for i in (0, 1, 2, 3, 0))
+    path = kaggle("train.csv", "image,label\n" + rows)
+    batches = []
+    decode = folder._decode_error
+    monkeypatch.setattr(folder, "_DECODE_CHUNK", 2)
+    monkeypatch.setattr(folder, "_decode_error", lambda p: batches.append(p) or decode(p))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        ds = CSVImageDataset(path, on_error="skip")
+    assert ds.image_ids == ["images/0.png", "images/2.png", "images/3.png", "images/0.png"] and len(batches) == 5

@@ -202,3 +202,30 @@ def test_fifos_and_broken_links_are_skipped(tmp_path, save_image):
     os.mkfifo(root / "cats" / "pipe.png")  # opening it would block forever
     (root / "dogs" / "gone.jpg").symlink_to(root / "nowhere.jpg")
     assert ImageFolder(root).image_ids == ["cats/cat.0.png", "dogs/dog.0.jpg"]
+
+
+def _png_header(width, height):
+    """A PNG claiming ``width`` x ``height`` 8-bit gray pixels, with (almost) no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bombs_are_refused_before_decoding(tmp_path, save_image, monkeypatch):
+    from npgrad.data.datasets import folder
+
+    huge = tmp_path / "huge.png"  # 10^10 pixels claimed by a 70-byte file
+    huge.write_bytes(_png_header(100_000, 100_000))
+    with pytest.raises(DataError, match=f"cannot decode image '{huge}': .*exceeds"):
+        load_image(huge)
+    image = save_image(tmp_path / "a.png", np.zeros((20, 30), np.uint8))
+    monkeypatch.setattr(folder, "MAX_IMAGE_PIXELS", 599)  # between the limit and Pillow's 2x, Pillow only warns
+    with pytest.raises(DataError, match=r"30x20 pixels exceeds the limit of 599 \(npgrad.data.datasets.folder"):
+        load_image(image)
+    monkeypatch.setattr(folder, "MAX_IMAGE_PIXELS", 600)
+    assert load_image(image).shape == (3, 20, 30)

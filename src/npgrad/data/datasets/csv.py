@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from npgrad.data.datasets.folder import ImageFileDataset, ImageSize
+from npgrad.errors import DataError
 
 
 def _sorted_classes(names: set[str]) -> list[str]:
     """Sorted class names: numerically when every name is an integer, else as strings."""
     if all(n.lstrip("-").isdigit() for n in names):
-        return sorted(names, key=int)
+        return sorted(names, key=lambda n: (int(n), n))  # '1' before '01': never the set's (hash) order
     return sorted(names)
 
 
@@ -28,7 +29,7 @@ class CSVImageDataset(ImageFileDataset):
     Args:
         csv_path: the CSV file (UTF-8, a header row naming the columns).
         image_root: the folder image paths are relative to (default: the CSV's folder). A
-            path that leads outside it (``../``, absolute paths) is an error.
+            path that leads outside it (``../``, absolute paths, symbolic links) is an error.
         image_col: the column of image paths.
         label_col: the column of class names; ``None`` for an unlabelled CSV (such as a
             Kaggle ``test.csv``), whose items are ``(image, -1)`` and ``targets`` None.
@@ -38,8 +39,9 @@ class CSVImageDataset(ImageFileDataset):
         classes: the class list to use; a label outside it is an error.
 
     Raises:
-        ValueError: naming the CSV (and line): a missing column, no rows, an empty value, a
-            path escaping ``image_root``, a label outside ``classes``.
+        DataError (a ValueError): naming the CSV (and line): a missing column, no rows, an
+            empty value, a path escaping ``image_root``, a label outside ``classes``, a file
+            that is not UTF-8 or not CSV (a field longer than ``csv.field_size_limit()``).
         FileNotFoundError: a listed image does not exist (``on_error='raise'``; with
             ``'skip'`` it is skipped like an undecodable one).
     """
@@ -51,28 +53,37 @@ class CSVImageDataset(ImageFileDataset):
         self.csv_path = Path(csv_path)
         self.image_root = Path(image_root) if image_root is not None else self.csv_path.parent
         name = self.csv_path.name
-        with open(self.csv_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            for col in (image_col, label_col):
-                if col is not None and col not in columns:
-                    hint = " (pass label_col=None for an unlabelled CSV)" if col == label_col else ""
-                    raise ValueError(f"{name}: no column {col!r}; the columns are {columns}{hint}")
-            # A short row has None for its missing fields.
-            rows = [(reader.line_num, row[image_col] or "", (row[label_col] or "").strip() if label_col else "")
-                    for row in reader]
+        try:
+            with open(self.csv_path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                try:
+                    columns = reader.fieldnames or []
+                    for col in (image_col, label_col):
+                        if col is not None and col not in columns:
+                            hint = " (pass label_col=None for an unlabelled CSV)" if col == label_col else ""
+                            raise DataError(f"{name}: no column {col!r}; the columns are {columns}{hint}")
+                    # A short row has None for its missing fields.
+                    rows = [(reader.line_num, row[image_col] or "", (row[label_col] or "").strip() if label_col else "")
+                            for row in reader]
+                except csv.Error as e:  # e.g. a field longer than csv.field_size_limit()
+                    raise DataError(f"{name}, line {reader.line_num}: malformed CSV ({e})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{name}: not UTF-8 text ({e.reason}: byte 0x{e.object[e.start]:02x}); save the CSV as UTF-8") \
+                from None
         if not rows:
-            raise ValueError(f"{name}: no rows after the header")
+            raise DataError(f"{name}: no rows after the header")
 
         root = os.path.abspath(self.image_root)
+        real_root = os.path.realpath(root)
         paths = []
         for line, value, label in rows:
             if not value or (label_col and not label):
                 column = image_col if not value else label_col
-                raise ValueError(f"{name}, line {line}: empty {column!r} value")
+                raise DataError(f"{name}, line {line}: empty {column!r} value")
             path = os.path.normpath(os.path.join(root, value + suffix))
-            if os.path.commonpath([root, path]) != root:
-                raise ValueError(f"{name}, line {line}: image path {value!r} escapes the image root '{self.image_root}'")
+            # realpath: a symbolic link inside the root may lead out of it
+            if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+                raise DataError(f"{name}, line {line}: image path {value!r} escapes the image root '{self.image_root}'")
             if on_error == "raise" and not os.path.isfile(path):
                 raise FileNotFoundError(f"{name}, line {line}: image file '{path}' not found")
             paths.append(path)
@@ -83,7 +94,7 @@ class CSVImageDataset(ImageFileDataset):
             index = {c: i for i, c in enumerate(classes)}
             for line, _, label in rows:
                 if label not in index:
-                    raise ValueError(f"{name}, line {line}: label {label!r} is not one of the known classes {classes}")
+                    raise DataError(f"{name}, line {line}: label {label!r} is not one of the known classes {classes}")
             labels = [index[label] for _, _, label in rows]
         ids = [value for _, value, _ in rows]
         super().__init__(paths, ids, labels, classes or [], image_size, channels, on_error)

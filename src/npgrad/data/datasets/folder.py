@@ -21,6 +21,10 @@ from npgrad.data.dataset import UNLABELLED, Dataset
 from npgrad.errors import DataError
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+# Images with more pixels are refused before decoding (Pillow's default limit, 89.5 megapixels: a
+# 0.5 GB RGB bitmap); Pillow itself only warns below twice that. Raise it for huge legitimate scans.
+MAX_IMAGE_PIXELS = 89_478_485
+_DECODE_CHUNK = 1024  # files test-decoded per batch of thread-pool work (on_error='skip')
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 ImageSize = int | tuple[int, int]
@@ -51,7 +55,8 @@ def load_image(path: str | os.PathLike, image_size: ImageSize | None = None, cha
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: ``cannot decode image '<path>': <Pillow's reason>``.
+        ValueError: ``cannot decode image '<path>': <Pillow's reason>``, also for an image of more
+            than `MAX_IMAGE_PIXELS` pixels (a decompression bomb), refused before its pixels are decoded.
     """
     from PIL import Image
 
@@ -60,6 +65,9 @@ def load_image(path: str | os.PathLike, image_size: ImageSize | None = None, cha
     mode = "L" if channels == 1 else "RGB"
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels exceeds the limit of {MAX_IMAGE_PIXELS} "
+                                                   "(npgrad.data.datasets.folder.MAX_IMAGE_PIXELS)")
             if size is not None:
                 im.draft(None, (size[1], size[0]))  # JPEG: decode at the smallest DCT scale >= size
             if im.mode in _SIXTEEN_BIT_MODES:
@@ -74,7 +82,7 @@ def load_image(path: str | os.PathLike, image_size: ImageSize | None = None, cha
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"cannot decode image '{path}': {e}") from e
+        raise DataError(f"cannot decode image '{path}': {e}") from e
     return pixels[None] if channels == 1 else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
@@ -119,8 +127,10 @@ class ImageFileDataset(Dataset):
         """Indices of the decodable files; warns once about the others."""
         from concurrent.futures import ThreadPoolExecutor
 
+        errors: list[str | None] = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            errors = list(pool.map(_decode_error, paths))
+            for start in range(0, len(paths), _DECODE_CHUNK):  # never a future per file of a huge set at once
+                errors += pool.map(_decode_error, paths[start:start + _DECODE_CHUNK])
         bad = [i for i, e in enumerate(errors) if e is not None]
         self.unreadable = [(str(paths[i]), str(errors[i])) for i in bad]
         if bad:
