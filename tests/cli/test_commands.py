@@ -417,3 +417,44 @@ def test_run_folders_store_absolute_paths_and_resume_eval_take_the_moved_data(tm
     assert json.loads((run / "config.json").read_text())["data"]["dataset"] == f"folder:{tmp_path / 'moved'}"
     assert main(["eval", str(run), "--dataset", f"folder:{tmp_path / 'moved'}", "--no-progress"]) == 0
     assert "a resumed run keeps its dataset" in _error(capsys, "train", "--resume", ".", "--dataset", "mnist")
+
+
+# ----------------------------------------------------------------------------------- export
+def test_export_onnx_reproduces_predict_with_the_metadata(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from PIL import Image
+
+    from npgrad.cli.session import load_for_inference
+    from npgrad.data import transforms as T
+
+    data = make_folder(tmp_path / "catsdogs")
+    run, _ = _train(capsys, tmp_path / "runs", "--dataset", f"folder:{data}", "--model", "lenet_bn", "--image-size", "12",
+                    "--epochs", "1", "--batch-size", "8", "--no-progress", "--model-arg", "padding=2")
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["classes"]) == ["cats", "dogs"] and meta["in_channels"] == "3" and meta["image_size"] == "12"
+    mean, std = np.array(json.loads(meta["mean"]), np.float32), np.array(json.loads(meta["std"]), np.float32)
+
+    # A consumer with only the file: decode, scale, normalise with the metadata, run, argmax.
+    files = sorted((data / "test_set").glob("*/*.png"))
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1) for f in files])
+    x = ((pixels / np.float32(255) - mean[:, None, None]) / std[:, None, None]).astype(np.float32)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": x})[0]
+
+    setup = load_for_inference(str(run))
+    spec = setup.config.data_spec
+    prepared = T.Compose([T.Resize(spec.image_size), T.ToFloat(), T.Normalize(spec.mean, spec.std)])(pixels)
+    import npgrad
+
+    with npgrad.no_grad():
+        expected = setup.model(npgrad.Tensor(prepared)).data
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+    assert "unknown format '.pt'" in _error(capsys, "export", str(run), "--out", str(tmp_path / "model.pt"))
+    assert "does not exist" in _error(capsys, "export", str(run), "--out", str(tmp_path / "no" / "m.onnx"))
+    assert main(["export", str(run), "--out", str(tmp_path / "m20.onnx"), "--opset", "20"]) == 0
+    assert onnx.load(str(tmp_path / "m20.onnx")).opset_import[0].version == 20

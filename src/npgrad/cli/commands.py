@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -17,6 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from npgrad import onnx as npgrad_onnx
 from npgrad.cli import builders, session
 from npgrad.cli.options import (
     DEFAULT,
@@ -40,7 +44,7 @@ from npgrad.cli.options import (
     to_toml,
 )
 from npgrad.data.datasets.registry import datasets
-from npgrad.errors import InvalidArgumentError, NpgradError
+from npgrad.errors import InvalidArgumentError, NpgradError, UnsupportedError
 from npgrad.optim.registry import OPTIMIZERS, SCHEDULERS
 
 
@@ -186,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write each class's probability, one column per class named after it")
     pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+
+    # ----------------------------------------------------------------- export
+    ex = sub.add_parser(
+        "export", help="write a trained model as an ONNX file (runs in onnxruntime and elsewhere)",
+        description="Export a checkpoint (a run folder means its best.safetensors) for deployment. The format\n"
+        "comes from the --out extension (.onnx). The file takes a float32 (batch, C, H, W) input with a\n"
+        "dynamic batch and returns the logits; its metadata (metadata_props) holds what `npgrad predict`\n"
+        "applies first, so a consumer can reproduce it: classes (JSON list), in_channels, image_size,\n"
+        "mean and std (JSON lists) and preprocessing (the formula). Needs: pip install \"npgrad[onnx]\".",
+        formatter_class=Formatter,
+    )
+    ex.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or a .safetensors checkpoint")
+    ex.add_argument("--out", required=True, metavar="FILE", help="the file to write: model.onnx")
+    ex.add_argument("--opset", type=positive_int, default=None, metavar="N",
+                    help="ONNX opset version (default: npgrad.onnx.DEFAULT_OPSET, 18)")
+    ex.set_defaults(func=cmd_export)
 
     # ----------------------------------------------------------------- models
     mo = sub.add_parser("models", help="list the model zoo with parameter counts",
@@ -393,6 +413,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(dataset):,} predictions to {out}")
+    return 0
+
+
+EXPORT_FORMATS = {".onnx": "onnx"}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in EXPORT_FORMATS:
+        raise InvalidArgumentError(f"--out {out}: unknown format {out.suffix or '(no extension)'!r}; "
+                                   f"use one of {', '.join(EXPORT_FORMATS)}")
+    if not out.parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {out}: folder {out.parent} does not exist")
+    try:
+        npgrad_onnx.require_onnx()
+    except ImportError as exc:
+        raise UnsupportedError(str(exc)) from None
+    model_setup = session.load_for_inference(args.checkpoint)
+    spec = model_setup.config.data_spec
+    metadata = {
+        "classes": json.dumps(spec.classes), "in_channels": str(spec.in_channels), "image_size": str(spec.image_size),
+        "mean": json.dumps(spec.mean), "std": json.dumps(spec.std),
+        "preprocessing": "resize to image_size x image_size with in_channels channels; x = (pixels / 255 - mean[c]) / std[c]; "
+                         "NCHW float32",
+        "model": model_setup.config.model.name, "epoch": str(model_setup.epoch),
+    }
+    example = np.zeros((1, spec.in_channels, spec.image_size, spec.image_size), np.float32)
+    try:
+        npgrad_onnx.export(model_setup.model, example, out, opset_version=args.opset, metadata=metadata)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}: {model_setup.config.model.name} (epoch {model_setup.epoch}), input (batch, {spec.in_channels}, "
+          f"{spec.image_size}, {spec.image_size}) float32, {len(spec.classes)} classes")
     return 0
 
 

@@ -6,7 +6,7 @@ onnxruntime); ``import npgrad`` never imports onnx, this package imports it when
 
 from __future__ import annotations
 
-from npgrad.onnx._export import DEFAULT_OPSET, export
+from npgrad.onnx._export import DEFAULT_OPSET, export, require_onnx
 from npgrad.onnx._import import load
 
-__all__ = ["DEFAULT_OPSET", "export", "load"]
+__all__ = ["DEFAULT_OPSET", "export", "load", "require_onnx"]
