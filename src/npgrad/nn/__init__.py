@@ -3,7 +3,7 @@
 from npgrad.nn import functional, init, utils
 from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from npgrad.nn.conv import Conv2d
-from npgrad.nn.dropout import Dropout
+from npgrad.nn.dropout import Dropout, Dropout2d
 from npgrad.nn.flatten import Flatten
 from npgrad.nn.lazy import LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
@@ -15,7 +15,7 @@ from npgrad.nn.summary import ModelSummary, summary
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-    "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
     "LeakyReLU", "Linear",
     "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
