@@ -7,7 +7,7 @@ from npgrad.nn.dropout import Dropout, Dropout2d
 from npgrad.nn.flatten import Flatten
 from npgrad.nn.lazy import LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
-from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
+from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss, NLLLoss
 from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
 from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from npgrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -17,6 +17,6 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
     "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
+    "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "NLLLoss", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "summary", "utils",
 ]

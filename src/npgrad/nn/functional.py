@@ -13,6 +13,7 @@ from npgrad.ops.loss import (
     cross_entropy,
     mse_loss,
     multi_margin_loss,
+    nll_loss,
 )
 from npgrad.ops.norm import batch_norm, group_norm, layer_norm
 from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
@@ -21,6 +22,6 @@ from npgrad.ops.shape import flatten
 __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "dropout2d", "flatten", "group_norm",
-    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss",
+    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss", "nll_loss",
     "relu", "sigmoid", "softmax", "tanh",
 ]
