@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import npgrad
-from npgrad.ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from npgrad.ops.activation import dropout, dropout2d, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from npgrad.testing.gradcheck import gradcheck
 from npgrad.testing.op_check import check_op
 
@@ -222,3 +222,22 @@ def test_relu_backward_with_read_only_broadcast_dout():
     relu(x).backward(np.broadcast_to(np.float32(3.0), (2, 2)))
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [[0.0, 3.0], [3.0, 0.0]])
+
+
+def test_dropout2d_drops_whole_channels_and_backward_uses_the_mask():
+    npgrad.manual_seed(3)
+    x = npgrad.Tensor(np.random.default_rng(4).standard_normal((8, 16, 3, 3)) + 10, requires_grad=True)
+    out = dropout2d(x, 0.5)
+    kept = (out.data != 0).all(axis=(2, 3))
+    assert np.array_equal(kept, (out.data != 0).any(axis=(2, 3)))  # all of a map or none of it
+    assert 0.3 < kept.mean() < 0.7
+    np.testing.assert_allclose(out.data[kept], x.data[kept] * 2, rtol=1e-14)
+    dout = np.ones(x.shape)
+    out.backward(dout)
+    np.testing.assert_allclose(x.grad, np.broadcast_to(kept[..., None, None] * 2.0, x.shape), rtol=1e-14)
+    assert dropout2d(x, 0.5, training=False) is x and npgrad.nn.Dropout2d(0.2).eval()(x) is x
+    assert npgrad.nn.Dropout2d(0.5)(npgrad.ones(4, 2, 2)).shape == (4, 2, 2)  # (C, H, W): per channel
+    with pytest.raises(ValueError, match=r"dropout2d: input must be \(N, C, H, W\) or \(C, H, W\)"):
+        dropout2d(npgrad.ones(4, 4), 0.5)
+    with pytest.raises(ValueError, match="Dropout2d: p must be a probability"):
+        npgrad.nn.Dropout2d(2)

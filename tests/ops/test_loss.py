@@ -11,7 +11,9 @@ from npgrad.ops.loss import (
     cross_entropy,
     mse_loss,
     multi_margin_loss,
+    nll_loss,
 )
+from npgrad.ops.activation import log_softmax
 from npgrad.testing.op_check import check_op
 
 rng = np.random.default_rng(314)  # not 0: gradcheck projects the output on default_rng(0) noise
@@ -324,3 +326,28 @@ def test_float32_stays_float32(name, reduction):
     loss = LOSSES[name](x, reduction)
     loss.backward(np.ones(loss.shape, dtype=np.float32))
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("target", [Y, Y_IGNORED])
+@pytest.mark.parametrize("weight", [None, np.linspace(0.5, 2, 5)])
+def test_nll_loss_picks_minus_the_target_log_probability(target, weight, reduction):
+    kwargs = {"weight": weight, "reduction": reduction}
+
+    def reference(a):
+        kept = target != -100
+        w = np.ones(5) if weight is None else weight
+        picked = np.where(kept, -a[np.arange(len(a)), np.where(kept, target, 0)] * w[np.where(kept, target, 0)], 0)
+        return _reduce(picked, reduction, np.where(kept, w[np.where(kept, target, 0)], 0).sum())
+
+    check_op(lambda t: nll_loss(t, target, **kwargs), X, reference=reference, torch_op=_torch("nll_loss", target, **kwargs))
+
+
+def test_nll_of_log_softmax_is_cross_entropy_and_the_module_matches():
+    x = npgrad.Tensor(X)
+    np.testing.assert_allclose(nll_loss(log_softmax(x, 1), Y).data, cross_entropy(x, Y).data, rtol=1e-12)
+    module = npgrad.nn.NLLLoss(ignore_index=3, reduction="sum")
+    np.testing.assert_allclose(module(x, Y).data, nll_loss(x, Y, ignore_index=3, reduction="sum").data)
+    with pytest.raises(ValueError, match="nll_loss"):
+        nll_loss(x, np.array([0, 1]))

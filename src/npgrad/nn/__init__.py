@@ -3,11 +3,11 @@
 from npgrad.nn import functional, init, parallel, utils
 from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from npgrad.nn.conv import Conv2d
-from npgrad.nn.dropout import Dropout
+from npgrad.nn.dropout import Dropout, Dropout2d
 from npgrad.nn.flatten import Flatten
 from npgrad.nn.lazy import LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
-from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
+from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss, NLLLoss
 from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
 from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, SyncBatchNorm
 from npgrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -15,8 +15,9 @@ from npgrad.nn.summary import ModelSummary, summary
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-    "CrossEntropyLoss", "Dropout", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d", "LazyLinear",
     "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "functional", "init", "parallel", "summary", "utils",
+    "LogSoftmax", "MSELoss", "MaxPool2d", "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "NLLLoss", "Parameter",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "functional", "init", "parallel", "summary",
+    "utils",
 ]

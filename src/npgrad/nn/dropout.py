@@ -1,4 +1,4 @@
-"""`Dropout`: randomly zero activations while training."""
+"""`Dropout` and `Dropout2d`: randomly zero activations (or whole channels) while training."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p}")
         self.p = p
 
     def forward(self, input: Tensor) -> Tensor:
@@ -25,3 +25,13 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """In training, zero each channel of each sample (a whole ``H x W`` map) with probability ``p``, scaling the rest.
+
+    Input (N, C, H, W) or (C, H, W); in eval, the identity (`npgrad.nn.functional.dropout2d`).
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)

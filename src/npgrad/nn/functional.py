@@ -4,7 +4,7 @@ Each name here is the validated public wrapper that lives next to its `Function`
 in `npgrad.ops` (one home per operator); this module only gathers them.
 """
 
-from npgrad.ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from npgrad.ops.activation import dropout, dropout2d, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from npgrad.ops.conv import conv2d
 from npgrad.ops.linear import linear
 from npgrad.ops.loss import (
@@ -13,6 +13,7 @@ from npgrad.ops.loss import (
     cross_entropy,
     mse_loss,
     multi_margin_loss,
+    nll_loss,
 )
 from npgrad.ops.norm import batch_norm, group_norm, layer_norm, sync_batch_norm
 from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
@@ -20,7 +21,7 @@ from npgrad.ops.shape import flatten
 
 __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "flatten", "group_norm",
-    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss",
+    "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "dropout2d", "flatten", "group_norm",
+    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss", "nll_loss",
     "relu", "sigmoid", "softmax", "sync_batch_norm", "tanh",
 ]

@@ -49,6 +49,20 @@ class CrossEntropyLoss(_WeightedLoss):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of class indices under log-probabilities (N, C) or (N, C, d1, ...), e.g. `LogSoftmax` output.
+
+    ``weight`` and ``ignore_index`` as in `CrossEntropyLoss`.
+    """
+
+    def __init__(self, weight: Tensor | np.ndarray | None = None, *, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(weight, reduction=reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
 class MultiMarginLoss(_WeightedLoss):
     """The multiclass SVM (hinge) loss of scores (N, C) against class indices (N,).
 

@@ -145,11 +145,12 @@ class Dropout(Function):
     """Inverted dropout: y = x * mask, mask = keep / (1 - p) with keep ~ Bernoulli(1 - p);  dx = dout * mask.
 
     The mask is drawn from the global generator (`npgrad.manual_seed`) and reused by the backward.
+    ``mask_shape`` (broadcast to x's; x's own by default) drops whole channels with ``(N, C, 1, 1)``.
     """
 
     @staticmethod
-    def forward(ctx, x, p):
-        keep = generator().random(x.shape, dtype=np.float32) >= p  # P(keep) = 1 - p
+    def forward(ctx, x, p, mask_shape=None):
+        keep = generator().random(x.shape if mask_shape is None else mask_shape, dtype=np.float32) >= p  # P(keep) = 1 - p
         mask = keep.astype(x.dtype)
         mask *= 1 / (1 - p) if p < 1 else 0
         ctx.save_for_backward(mask)
@@ -159,6 +160,21 @@ class Dropout(Function):
     def backward(ctx, dout):
         (mask,) = ctx.saved
         return dout * mask
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels: each ``(n, c)`` feature map with probability ``p``, the kept ones scaled by 1 / (1 - p).
+
+    x: (N, C, H, W) or (C, H, W). Otherwise as `dropout` (identity when not ``training``).
+    """
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d: p must be a probability in [0, 1], got {p}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p, mask_shape=x.shape[:-2] + (1, 1))
 
 
 def relu(x: Tensor) -> Tensor:

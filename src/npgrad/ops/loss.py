@@ -98,6 +98,28 @@ class CrossEntropy(Function):
         return dx, None
 
 
+class NLL(Function):
+    """loss = -sum_c q[c] * x[c] along the class ``axis``, x log-probabilities, q from `_target_distribution`
+    (the one-hot target times the class weight, 0 where ignored);  dx = -q * dloss.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, axis, weight, ignore_index, reduction):
+        q, normaliser = _target_distribution(target, x.shape, axis, x.dtype, weight, ignore_index, 0.0)
+        ctx.save_for_backward(q)
+        ctx.args = (axis, reduction, normaliser)
+        return _reduce(-(q * x).sum(axis=axis), reduction, normaliser)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (q,) = ctx.saved
+        axis, reduction, normaliser = ctx.args
+        dlosses = _reduce_grad(dout, reduction, normaliser)
+        if dlosses.ndim:
+            dlosses = np.expand_dims(dlosses, axis)
+        return -q * dlosses, None
+
+
 class MultiMargin(Function):
     """loss = sum_{j != y} w[y] * max(0, margin - x[y] + x[j])**p / C over the last axis (PyTorch's multi_margin_loss).
 
@@ -326,6 +348,30 @@ def cross_entropy(
         input, target_array, axis=axis, weight=weight, ignore_index=ignore_index,
         label_smoothing=float(label_smoothing), reduction=reduction,
     )
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor | np.ndarray,
+    weight: Tensor | np.ndarray | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of class indices under log-probabilities (``log_softmax`` output).
+
+    ``nll_loss(log_softmax(x, 1), y)`` equals ``cross_entropy(x, y)``. Shapes, ``weight``,
+    ``ignore_index`` and ``reduction`` as in `cross_entropy` (class-index targets only).
+    """
+    op = "nll_loss"
+    _check_reduction(op, reduction)
+    _check_input(op, input)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have shape (N, C, *) or (C,), got a 0-d tensor")
+    axis = 1 if input.ndim >= 2 else 0
+    target_array = _class_targets(op, _array(target), input, axis, ignore_index)
+    weight = _weight_array(op, "weight", weight, input, (input.shape[axis],))
+    return NLL.apply(input, target_array, axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def multi_margin_loss(
