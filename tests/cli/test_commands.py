@@ -284,6 +284,9 @@ def test_models_and_info(tmp_path, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "lenet_bn" in out and "44,878" in out and "logistic_regression (logistic)" in out
+    assert "options (--model-arg): blocks_per_stage=(2, 2, 2, 2), channels=(64, 128, 256, 512), stem='auto'" in out
+    assert "default optimizer: adam lr 0.001 (weight decay 0)" in out  # lenet's
+    assert "stem: 'imagenet' is the paper's stem" in out and "width_ratio=N divides the channel counts" in out
     run, _ = _train(capsys, tmp_path, *FAST, "--epochs", "1", "--limit-batches", "1")
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out
@@ -394,3 +397,11 @@ def test_run_folders_store_absolute_paths_and_resume_eval_take_the_moved_data(tm
     assert json.loads((run / "config.json").read_text())["data"]["dataset"] == f"folder:{tmp_path / 'moved'}"
     assert main(["eval", str(run), "--dataset", f"folder:{tmp_path / 'moved'}", "--no-progress"]) == 0
     assert "a resumed run keeps its dataset" in _error(capsys, "train", "--resume", ".", "--dataset", "mnist")
+
+
+def test_train_warns_when_an_epoch_will_be_slow(tmp_path, capsys, monkeypatch):
+    from npgrad.cli import session
+
+    monkeypatch.setattr(session, "SLOW_EPOCH_S", 0.0)
+    _, out = _train(capsys, tmp_path, *FAST, "--epochs", "1", "--limit-batches", "4")
+    assert "npgrad: warning: one epoch (4 steps at" in out and "'npgrad models' lists smaller models" in out

@@ -207,3 +207,18 @@ def test_limit_batches_limits_validation_too():
     val.transform = counting
     trainer.fit(train, val, epochs=1)
     assert len(drawn) == 1
+
+
+def test_slow_epoch_warning_comes_early_in_the_first_epoch_only_when_over_the_limit():
+    from npgrad.train.callbacks import SlowEpochWarning
+
+    trainer, train, val = _setup(callbacks=[SlowEpochWarning(limit_s=0.0, after_steps=2, hint="try less")])
+    with pytest.warns(UserWarning, match=r"one epoch \(4 steps at .* s each\) is estimated to take 0 minutes; try less"):
+        trainer.fit(train, val, epochs=2)
+    assert trainer.epoch == 2
+    trainer, train, val = _setup(callbacks=[SlowEpochWarning(limit_s=1e9)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(train, val, epochs=1)

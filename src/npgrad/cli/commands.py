@@ -362,6 +362,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         if model_options:
             print(f"{indent}options (--model-arg): {model_options}")
         print(f"{indent}default optimizer: {optimizer}")
+    print("\nstem: 'imagenet' is the paper's stem (a strided conv and a max pool), 'small' a stride-1 3x3 conv without\n"
+          "a pool (4x4 final feature maps at 28-32 px, and about 16x the compute), 'auto' the paper's from 96 px up,\n"
+          "else 'small'. width_ratio=N divides the channel counts by N (d2l's trick for small inputs), e.g.\n"
+          "npgrad train --model resnet18 --dataset cifar10 --model-arg stem=imagenet")
     return 0
 
 

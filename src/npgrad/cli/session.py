@@ -18,7 +18,10 @@ from npgrad.cli.options import DEFAULT_OUT, FILE_KINDS, RESUME_OPTIONS, dataset_
 from npgrad.errors import CheckpointError, InvalidArgumentError
 from npgrad.optim.registry import get_scheduler
 from npgrad.train import Trainer, evaluate, load_checkpoint
-from npgrad.train.callbacks import BEST
+from npgrad.train.callbacks import BEST, SlowEpochWarning
+
+# npgrad train warns early in its first epoch when the epoch is estimated to take longer (seconds).
+SLOW_EPOCH_S = 600.0
 
 
 @dataclass
@@ -63,10 +66,12 @@ class Session:
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
+        slow = SlowEpochWarning(SLOW_EPOCH_S, hint="Ctrl-C stops and saves; --limit-batches N gives a quick look; "
+                                "'npgrad models' lists smaller models and their options (e.g. resnet's stem)")
         trainer = Trainer(
             self.model, self.optimizer, scheduler=self.scheduler, scheduler_interval=self.scheduler_interval,
             out_dir=self.run_dir, config=self.config.to_dict(), early_stopping=t.early_stopping, progress=progress,
-            log=log, limit_batches=t.limit_batches,
+            log=log, limit_batches=t.limit_batches, callbacks=[slow],
         )
         if self.state is not None and self.replanned:
             # The scheduler was built for the new number of epochs: keep that plan, take only its position.
