@@ -136,6 +136,9 @@ def test_train_defaults_on_the_bundled_subset(tmp_path, capsys):
     assert f"run folder: {run}" in out
     assert "epoch 1/1  train loss" in out and "top5" in out and "img/s" in out
     assert "best val accuracy" in out
+    assert "test      256 images, best.safetensors (epoch 1)" in out  # --limit-batches 2 limits the test report too
+    val_acc = load_checkpoint(run / "last.safetensors")["history"][0]["val_acc"]
+    assert (val_acc * 256) == pytest.approx(round(val_acc * 256))  # and validation: 2 batches of 128
     config = _check_run_folder(run, 1, ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                         "Sneaker", "Bag", "Ankle boot"])
     assert config["model"]["name"] == "lenet_bn" and config["in_channels"] == 1 and config["image_size"] == 28

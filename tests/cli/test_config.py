@@ -27,7 +27,8 @@ def test_the_0_1_config_json_reads_into_a_typed_config_and_writes_back_identical
     assert config.spec.image_size == 28 and config.spec.num_classes == 10 and config.spec.augmentation.flip
     # written back identically, plus the keys added since 0.1 with the values that keep 0.1's behaviour
     assert config.data.validation == "test"
-    assert config.to_dict() == {**raw, "data": {**raw["data"], "validation": "test", "skip_bad_images": True}}
+    assert config.to_dict() == {**raw, "data": {**raw["data"], "validation": "test", "skip_bad_images": True},
+                                "training": {**raw["training"], "limit_validation": False}}
 
 
 def test_a_0_1_run_folder_evaluates_predicts_shows_info_and_resumes(tmp_path, capsys):

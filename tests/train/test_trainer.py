@@ -194,8 +194,8 @@ def test_top5_is_recorded_with_more_than_five_classes():
     assert 0 <= trainer.history[0]["val_top5"] <= 1 and trainer.history[0]["val_top5"] >= trainer.history[0]["val_acc"]
 
 
-def test_limit_batches_limits_validation_too():
-    trainer, train, val = _setup(limit_batches=1)
+def test_limit_val_batches_limits_validation():
+    trainer, train, val = _setup(limit_batches=1, limit_val_batches=1)
     val = DataLoader(_data(64, seed=1), batch_size=16, prefetch=0)  # four batches, drawn only when asked for
     drawn = []
     transform = val.transform

@@ -277,9 +277,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
     report = run.test_report()
     if report is not None:
-        epoch, result = report
+        epoch, images, result = report
         top5 = f" top5 {result['top5']:.4f}" if "top5" in result else ""
-        trainer.log(f"test      {run.test_size:,} images, best.safetensors (epoch {epoch}): "
+        trainer.log(f"test      {images:,} images, best.safetensors (epoch {epoch}): "
                     f"loss {result['loss']:.4f} acc {result['acc']:.4f}{top5}")
     trainer.log(f"run folder: {run.run_dir}")
     return 0

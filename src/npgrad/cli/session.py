@@ -52,17 +52,25 @@ class Session:
         return len(self.val_loader.dataset) if self.val_loader is not None else 0
 
     @property
+    def val_limit(self) -> int | None:
+        """How many batches of validation and test data are used (--limit-batches; all of them in 0.1 runs)."""
+        t = self.config.training
+        return t.limit_batches if t.limit_validation else None
+
+    @property
     def test_size(self) -> int:
         return len(self.test_loader.dataset) if self.test_loader is not None else 0
 
-    def test_report(self) -> tuple[int, dict[str, float]] | None:
-        """``(epoch, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
+    def test_report(self) -> tuple[int, int, dict[str, float]] | None:
+        """``(epoch, images, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
         best = self.run_dir / BEST
         if self.test_loader is None or not best.exists():
             return None
         state = load_checkpoint(best)
         self.model.load_state_dict(state["model"])
-        return int(state["epoch"]), evaluate(self.model, self.test_loader, limit_batches=self.config.training.limit_batches)
+        limit = self.val_limit
+        images = self.test_size if limit is None else min(self.test_size, limit * self.test_loader.batch_size)
+        return int(state["epoch"]), images, evaluate(self.model, self.test_loader, limit_batches=limit)
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
@@ -71,7 +79,7 @@ class Session:
         trainer = Trainer(
             self.model, self.optimizer, scheduler=self.scheduler, scheduler_interval=self.scheduler_interval,
             out_dir=self.run_dir, config=self.config.to_dict(), early_stopping=t.early_stopping, progress=progress,
-            log=log, limit_batches=t.limit_batches, callbacks=[slow],
+            log=log, limit_batches=t.limit_batches, limit_val_batches=self.val_limit, callbacks=[slow],
         )
         if self.state is not None and self.replanned:
             # The scheduler was built for the new number of epochs: keep that plan, take only its position.

@@ -75,7 +75,8 @@ class Trainer:
             (validation accuracy, or training accuracy when there is no validation set); None: never.
         progress: show a tqdm bar on stderr; None shows it only when stderr is a terminal.
         log: where summary lines go (default ``print``); they are also appended to ``out_dir/train.log``.
-        limit_batches: use only the first N batches of each epoch and of each validation (smoke tests, quick looks).
+        limit_batches: use only the first N training batches of each epoch (smoke tests, quick looks).
+        limit_val_batches: validate on only the first N batches (Lightning's name); None: all of them.
         plot: write ``curves.png`` after each epoch.
         callbacks: more `callbacks.Callback`-like objects, called after the built-in ones.
 
@@ -99,6 +100,7 @@ class Trainer:
         progress: bool | None = None,
         log: Callable[[str], None] | None = print,
         limit_batches: int | None = None,
+        limit_val_batches: int | None = None,
         plot: bool = True,
         callbacks: Sequence[Any] = (),
     ):
@@ -106,8 +108,9 @@ class Trainer:
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         if early_stopping is not None and early_stopping < 1:
             raise ValueError(f"Trainer: early_stopping must be a positive number of epochs, got {early_stopping}")
-        if limit_batches is not None and limit_batches < 1:
-            raise ValueError(f"Trainer: limit_batches must be positive, got {limit_batches}")
+        for name, limit in (("limit_batches", limit_batches), ("limit_val_batches", limit_val_batches)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"Trainer: {name} must be positive, got {limit}")
         self.model = model
         self.optimizer = optimizer
         self.criterion = loop.Criterion.for_model(model, loss_fn)
@@ -118,6 +121,7 @@ class Trainer:
         self.config = dict(config or {})
         self._log_fn = log
         self.limit_batches = limit_batches
+        self.limit_val_batches = limit_val_batches
 
         progress = sys.stderr.isatty() if progress is None else progress
         builtin: list[Any] = [Timer()] + ([ProgressBar()] if progress else [])
@@ -347,9 +351,10 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, loader: Iterable, return_outputs: bool = False) -> Any:
-        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_batches``."""
+        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_val_batches``."""
         progress = any(isinstance(c, ProgressBar) for c in self.callbacks)
-        return loop.evaluate(self.model, loader, self.criterion, self.metrics, progress, return_outputs, self.limit_batches)
+        return loop.evaluate(self.model, loader, self.criterion, self.metrics, progress, return_outputs,
+                             self.limit_val_batches)
 
     def predict(self, loader: Iterable) -> np.ndarray:
         """`loop.predict`: the model's logits for every sample of ``loader``, concatenated: (N, K)."""
