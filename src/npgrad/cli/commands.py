@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image-col", default=None, metavar="NAME",
                     help="image column of the input CSV (default: the one used in training, else 'image')")
     pr.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
-    pr.add_argument("--columns", type=_two_names, default=("image", "label"), metavar="IMAGE,LABEL",
+    pr.add_argument("--columns", type=_two_names, default=None, metavar="IMAGE,LABEL",
                     help="names of the image and label columns of the CSV written (default: image,label)")
     pr.add_argument("--proba", action="store_true",
                     help="also write each class's probability, one column per class named after it")
@@ -337,13 +337,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         with atomic_write(out, newline="") as f:
             writer = csv.writer(f)
             labels = [classes[p] for p in predictions(logits)]
+            columns = args.columns or ("image", "label")
             if args.proba:
                 proba = probabilities(logits)
-                writer.writerow([*args.columns, *classes])
+                writer.writerow([*columns, *classes])
                 writer.writerows([image, label, *(f"{p:.6g}" for p in row)]
                                  for image, label, row in zip(dataset.image_ids, labels, proba))
             else:
-                writer.writerow(args.columns)
+                writer.writerow(columns)
                 writer.writerows(zip(dataset.image_ids, labels))
     except OSError as exc:
         raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
