@@ -136,6 +136,9 @@ def test_train_defaults_on_the_bundled_subset(tmp_path, capsys):
     assert f"run folder: {run}" in out
     assert "epoch 1/1  train loss" in out and "top5" in out and "img/s" in out
     assert "best val accuracy" in out
+    assert "test      256 images, best.safetensors (epoch 1)" in out  # --limit-batches 2 limits the test report too
+    val_acc = load_checkpoint(run / "last.safetensors")["history"][0]["val_acc"]
+    assert (val_acc * 256) == pytest.approx(round(val_acc * 256))  # and validation: 2 batches of 128
     config = _check_run_folder(run, 1, ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                         "Sneaker", "Bag", "Ankle boot"])
     assert config["model"]["name"] == "lenet_bn" and config["in_channels"] == 1 and config["image_size"] == 28
@@ -284,6 +287,9 @@ def test_models_and_info(tmp_path, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "lenet_bn" in out and "44,878" in out and "logistic_regression (logistic)" in out
+    assert "options (--model-arg): blocks_per_stage=(2, 2, 2, 2), channels=(64, 128, 256, 512), stem='auto'" in out
+    assert "default optimizer: adam lr 0.001 (weight decay 0)" in out  # lenet's
+    assert "stem: 'imagenet' is the paper's stem" in out and "width_ratio=N divides the channel counts" in out
     run, _ = _train(capsys, tmp_path, *FAST, "--epochs", "1", "--limit-batches", "1")
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out
@@ -458,3 +464,11 @@ def test_export_onnx_reproduces_predict_with_the_metadata(tmp_path, capsys):
     assert "does not exist" in _error(capsys, "export", str(run), "--out", str(tmp_path / "no" / "m.onnx"))
     assert main(["export", str(run), "--out", str(tmp_path / "m20.onnx"), "--opset", "20"]) == 0
     assert onnx.load(str(tmp_path / "m20.onnx")).opset_import[0].version == 20
+
+
+def test_train_warns_when_an_epoch_will_be_slow(tmp_path, capsys, monkeypatch):
+    from npgrad.cli import session
+
+    monkeypatch.setattr(session, "SLOW_EPOCH_S", 0.0)
+    _, out = _train(capsys, tmp_path, *FAST, "--epochs", "1", "--limit-batches", "4")
+    assert "npgrad: warning: one epoch (4 steps at" in out and "'npgrad models' lists smaller models" in out

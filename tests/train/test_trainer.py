@@ -205,8 +205,8 @@ def test_a_mid_epoch_checkpoint_of_another_number_of_processes_is_refused():
         trainer.load_state_dict({**state, "processes": 2, "step": 3})
 
 
-def test_limit_batches_limits_validation_too():
-    trainer, train, val = _setup(limit_batches=1)
+def test_limit_val_batches_limits_validation():
+    trainer, train, val = _setup(limit_batches=1, limit_val_batches=1)
     val = DataLoader(_data(64, seed=1), batch_size=16, prefetch=0)  # four batches, drawn only when asked for
     drawn = []
     transform = val.transform
@@ -218,3 +218,18 @@ def test_limit_batches_limits_validation_too():
     val.transform = counting
     trainer.fit(train, val, epochs=1)
     assert len(drawn) == 1
+
+
+def test_slow_epoch_warning_comes_early_in_the_first_epoch_only_when_over_the_limit():
+    from npgrad.train.callbacks import SlowEpochWarning
+
+    trainer, train, val = _setup(callbacks=[SlowEpochWarning(limit_s=0.0, after_steps=2, hint="try less")])
+    with pytest.warns(UserWarning, match=r"one epoch \(4 steps at .* s each\) is estimated to take 0 minutes; try less"):
+        trainer.fit(train, val, epochs=2)
+    assert trainer.epoch == 2
+    trainer, train, val = _setup(callbacks=[SlowEpochWarning(limit_s=1e9)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(train, val, epochs=1)

@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image-col", default=None, metavar="NAME",
                     help="image column of the input CSV (default: the one used in training, else 'image')")
     pr.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="batch size")
-    pr.add_argument("--columns", type=_two_names, default=("image", "label"), metavar="IMAGE,LABEL",
+    pr.add_argument("--columns", type=_two_names, default=None, metavar="IMAGE,LABEL",
                     help="names of the image and label columns of the CSV written (default: image,label)")
     pr.add_argument("--proba", action="store_true",
                     help="also write each class's probability, one column per class named after it")
@@ -306,9 +306,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer.log(f"done in {elapsed:.1f} s: {best_text}")
     report = run.test_report()
     if report is not None:
-        epoch, result = report
+        epoch, images, result = report
         top5 = f" top5 {result['top5']:.4f}" if "top5" in result else ""
-        trainer.log(f"test      {run.test_size:,} images, best.safetensors (epoch {epoch}): "
+        trainer.log(f"test      {images:,} images, best.safetensors (epoch {epoch}): "
                     f"loss {result['loss']:.4f} acc {result['acc']:.4f}{top5}")
     trainer.log(f"run folder: {run.run_dir}")
     return 0
@@ -402,13 +402,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         with atomic_write(out, newline="", errors="surrogateescape") as f:
             writer = csv.writer(f)
             labels = [classes[p] for p in predictions(logits)]
+            columns = args.columns or ("image", "label")
             if args.proba:
                 proba = probabilities(logits)
-                writer.writerow([*args.columns, *classes])
+                writer.writerow([*columns, *classes])
                 writer.writerows([image, label, *(f"{p:.6g}" for p in row)]
                                  for image, label, row in zip(dataset.image_ids, labels, proba))
             else:
-                writer.writerow(args.columns)
+                writer.writerow(columns)
                 writer.writerows(zip(dataset.image_ids, labels))
     except OSError as exc:
         raise InvalidArgumentError(f"cannot write {out}: {exc.strerror or exc}") from None
@@ -460,6 +461,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         if model_options:
             print(f"{indent}options (--model-arg): {model_options}")
         print(f"{indent}default optimizer: {optimizer}")
+    print("\nstem: 'imagenet' is the paper's stem (a strided conv and a max pool), 'small' a stride-1 3x3 conv without\n"
+          "a pool (4x4 final feature maps at 28-32 px, and about 16x the compute), 'auto' the paper's from 96 px up,\n"
+          "else 'small'. width_ratio=N divides the channel counts by N (d2l's trick for small inputs), e.g.\n"
+          "npgrad train --model resnet18 --dataset cifar10 --model-arg stem=imagenet")
     return 0
 
 

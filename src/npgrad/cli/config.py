@@ -14,14 +14,16 @@ the user's choices. ``config.json`` (and the ``config`` entry of every checkpoin
               "validation": "split", "skip_bad_images": false},
      "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0005},
      "scheduler": {"name": "cosine", "args": {}},
-     "training": {"epochs": 15, "batch_size": 128, "seed": 0, "early_stopping": null, "limit_batches": null},
+     "training": {"epochs": 15, "batch_size": 128, "seed": 0, "early_stopping": null, "limit_batches": null,
+                  "limit_validation": true},
      "image_size": 28, "in_channels": 1, "classes": ["T-shirt/top", ...], "num_classes": 10,
      "preprocessing": {"channels": 1, "image_size": 28, "mean": [0.286], "std": [0.353]},
      "augmentation": null}
 
 The last five keys are the `DataSpec`, flattened (``image_size`` and ``in_channels`` appear
-twice there because 0.1 wrote them so). Keys added since 0.1 (``data.validation``, ``data.skip_bad_images``) read as the
-0.1 behaviour when absent; 0.1 itself ignores them.
+twice there because 0.1 wrote them so). Keys added since 0.1 (``data.validation``,
+``data.skip_bad_images``, ``training.limit_validation``) read as the 0.1 behaviour when absent;
+0.1 itself ignores them.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class TrainingConfig:
     seed: int = 0
     early_stopping: int | None = None
     limit_batches: int | None = None
+    limit_validation: bool = True  # limit_batches also limits validation and the test report (0.1: training only)
 
 
 @dataclass
@@ -101,6 +104,11 @@ class DataSpec:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+# The values of keys added since 0.1 that keep a 0.1 run's behaviour (its config.json lacks them).
+_DATA_0_1 = {"validation": "test", "skip_bad_images": True}
+_TRAINING_0_1 = {"limit_validation": False}
 
 
 @dataclass
@@ -149,9 +157,9 @@ class RunConfig:
                 spec = DataSpec([str(c) for c in d["classes"]], int(d["in_channels"]), int(d["image_size"]),
                                 list(p["mean"]), list(p["std"]), Augmentation(**augment) if augment else None)
             return cls(
-                model=ModelConfig(**d["model"]), data=DataConfig(**{"validation": "test", "skip_bad_images": True, **d["data"]}),
+                model=ModelConfig(**d["model"]), data=DataConfig(**{**_DATA_0_1, **d["data"]}),
                 optimizer=OptimizerConfig(optimizer.pop("name"), optimizer),
-                scheduler=SchedulerConfig(**d["scheduler"]), training=TrainingConfig(**d["training"]),
+                scheduler=SchedulerConfig(**d["scheduler"]), training=TrainingConfig(**{**_TRAINING_0_1, **d["training"]}),
                 spec=spec, npgrad_version=str(d.get("npgrad_version", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

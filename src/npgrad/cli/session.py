@@ -20,7 +20,10 @@ from npgrad.cli.options import DEFAULT_OUT, FILE_KINDS, RESUME_OPTIONS, dataset_
 from npgrad.errors import CheckpointError, InvalidArgumentError
 from npgrad.optim.registry import get_scheduler
 from npgrad.train import Trainer, evaluate, load_checkpoint
-from npgrad.train.callbacks import BEST
+from npgrad.train.callbacks import BEST, SlowEpochWarning
+
+# npgrad train warns early in its first epoch when the epoch is estimated to take longer (seconds).
+SLOW_EPOCH_S = 600.0
 
 
 @dataclass
@@ -60,25 +63,36 @@ class Session:
         return self.world[0] == 0
 
     @property
+    def val_limit(self) -> int | None:
+        """How many batches of validation and test data are used (--limit-batches; all of them in 0.1 runs)."""
+        t = self.config.training
+        return t.limit_batches if t.limit_validation else None
+
+    @property
     def test_size(self) -> int:
         return len(self.test_loader.dataset) if self.test_loader is not None else 0
 
-    def test_report(self) -> tuple[int, dict[str, float]] | None:
-        """``(epoch, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
+    def test_report(self) -> tuple[int, int, dict[str, float]] | None:
+        """``(epoch, images, metrics)`` of best.safetensors on the test split (its weights are loaded into ``model``)."""
         if not self.is_main or self.test_loader is None or not (self.run_dir / BEST).exists():
             return None  # under MPI rank 0 alone reports, on the plain model (no collectives)
         state = load_checkpoint(self.run_dir / BEST)
         model = getattr(self.model, "module", self.model)  # unwrapped from DistributedDataParallel
         model.load_state_dict(state["model"])
-        return int(state["epoch"]), evaluate(model, self.test_loader, limit_batches=self.config.training.limit_batches)
+        limit = self.val_limit
+        images = self.test_size if limit is None else min(self.test_size, limit * self.test_loader.batch_size)
+        return int(state["epoch"]), images, evaluate(model, self.test_loader, limit_batches=limit)
 
     def trainer(self, progress: bool | None = None, log: Any = print) -> Trainer:
         t = self.config.training
         main = self.is_main
+        slow = SlowEpochWarning(SLOW_EPOCH_S, hint="Ctrl-C stops and saves; --limit-batches N gives a quick look; "
+                                "'npgrad models' lists smaller models and their options (e.g. resnet's stem)")
         trainer = Trainer(
             self.model, self.optimizer, scheduler=self.scheduler, scheduler_interval=self.scheduler_interval,
             out_dir=self.run_dir if main else None, config=self.config.to_dict(), early_stopping=t.early_stopping,
             progress=progress and main, log=log if main else None, limit_batches=t.limit_batches,
+            limit_val_batches=self.val_limit, callbacks=[slow],
         )
         if self.state is not None:
             try:

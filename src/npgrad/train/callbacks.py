@@ -162,3 +162,41 @@ class EarlyStopping(Callback):
             trainer.stop("early_stopping")
             trainer.log(f"early stopping: {trainer.monitor} has not improved for {trainer.bad_epochs} epochs "
                         f"(best {trainer.best[1]:.4f} at epoch {trainer.best[0]})")
+
+
+class SlowEpochWarning(Callback):
+    """Warns once, early in the first epoch it sees, when that epoch is estimated to take over ``limit_s`` seconds.
+
+    The estimate is the mean time of the steps after the first (which pays one-off costs: allocation,
+    lazy layers) times the epoch's number of steps; it is made after ``after_steps`` of them, or
+    after 30 seconds. ``hint`` is appended to the warning (what to do about it).
+    """
+
+    def __init__(self, limit_s: float = 600.0, after_steps: int = 3, hint: str = "") -> None:
+        self.limit_s, self.after_steps, self.hint = limit_s, after_steps, hint
+        self._start: float | None = None
+        self._steps = 0
+        self._done = False
+
+    def on_batch_end(self, trainer: Any, loss: float) -> None:
+        if self._done:
+            return
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+            return
+        self._steps += 1
+        elapsed = now - self._start
+        if self._steps < self.after_steps and elapsed < 30:
+            return
+        self._done = True
+        total = trainer.steps_in_epoch
+        estimate = elapsed / self._steps * total if total else 0.0
+        if estimate > self.limit_s:
+            import warnings
+
+            warnings.warn(f"one epoch ({total} steps at {elapsed / self._steps:.2f} s each) is estimated to take "
+                          f"{estimate / 60:.0f} minutes{'; ' + self.hint if self.hint else ''}", stacklevel=2)
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        self._done = True  # the first epoch was fast enough, or the warning has been given

@@ -78,7 +78,8 @@ class Trainer:
             (validation accuracy, or training accuracy when there is no validation set); None: never.
         progress: show a tqdm bar on stderr; None shows it only when stderr is a terminal.
         log: where summary lines go (default ``print``); they are also appended to ``out_dir/train.log``.
-        limit_batches: use only the first N batches of each epoch and of each validation (smoke tests, quick looks).
+        limit_batches: use only the first N training batches of each epoch (smoke tests, quick looks).
+        limit_val_batches: validate on only the first N batches (Lightning's name); None: all of them.
         plot: write ``curves.png`` after each epoch.
         callbacks: more `callbacks.Callback`-like objects, called after the built-in ones.
 
@@ -102,6 +103,7 @@ class Trainer:
         progress: bool | None = None,
         log: Callable[[str], None] | None = print,
         limit_batches: int | None = None,
+        limit_val_batches: int | None = None,
         plot: bool = True,
         callbacks: Sequence[Any] = (),
     ):
@@ -109,8 +111,9 @@ class Trainer:
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         if early_stopping is not None and early_stopping < 1:
             raise ValueError(f"Trainer: early_stopping must be a positive number of epochs, got {early_stopping}")
-        if limit_batches is not None and limit_batches < 1:
-            raise ValueError(f"Trainer: limit_batches must be positive, got {limit_batches}")
+        for name, limit in (("limit_batches", limit_batches), ("limit_val_batches", limit_val_batches)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"Trainer: {name} must be positive, got {limit}")
         self.model = model
         # What is saved and loaded: a DistributedDataParallel's model, so checkpoints are single-process ones.
         self.module = model.module if isinstance(model, DistributedDataParallel) else model
@@ -123,6 +126,7 @@ class Trainer:
         self.config = dict(config or {})
         self._log_fn = log
         self.limit_batches = limit_batches
+        self.limit_val_batches = limit_val_batches
 
         progress = sys.stderr.isatty() if progress is None else progress
         builtin: list[Any] = [Timer()] + ([ProgressBar()] if progress else [])
@@ -361,20 +365,21 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, loader: Iterable, return_outputs: bool = False) -> Any:
-        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_batches``.
+        """`loop.evaluate` with this trainer's model, criterion, metrics, progress setting and ``limit_val_batches``.
 
         Under `npgrad.distributed` each rank evaluates its own part of the data (``loader.dataset``,
         disjoint across ranks) and the metrics are those of the union (sums of correct counts and
         losses over all ranks, divided by the total count); the outputs stay this rank's.
         """
         progress = any(isinstance(c, ProgressBar) for c in self.callbacks)
-        result = loop.evaluate(self.module, loader, self.criterion, self.metrics, progress, return_outputs, self.limit_batches)
+        result = loop.evaluate(self.module, loader, self.criterion, self.metrics, progress, return_outputs,
+                               self.limit_val_batches)
         if loop.world_size() == 1:
             return result
         metrics = result[0] if return_outputs else result
         count = len(loader.dataset)  # type: ignore[attr-defined]
-        if self.limit_batches:
-            count = min(count, self.limit_batches * loader.batch_size)  # type: ignore[attr-defined]
+        if self.limit_val_batches:
+            count = min(count, self.limit_val_batches * loader.batch_size)  # type: ignore[attr-defined]
         sums = np.array([count] + [metrics[k] * count for k in metrics], dtype=np.float64)
         dist.all_reduce(sums)
         metrics.update({k: float(v / sums[0]) for k, v in zip(metrics, sums[1:])})
