@@ -79,22 +79,36 @@ class Tensor:
     Attributes:
         data: the values, a ``numpy.ndarray``.
         grad: ``None`` or a ``numpy.ndarray`` of ``data``'s shape and dtype,
-            accumulated by ``backward()``; users may read and assign it.
+            accumulated by ``backward()``; users may read and assign it (an array, or a
+            Tensor whose array is stored; another shape raises ValueError at assignment).
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_retains_grad", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
         self.data: np.ndarray = _to_array(data, dtype)
-        self.grad: np.ndarray | None = None
+        self._grad: np.ndarray | None = None
         self._node: tuple | None = None
         self._retains_grad = False
         self._requires_grad = False
         self.requires_grad = requires_grad
 
     # ----------------------------------------------------------- attributes
+    @property
+    def grad(self) -> np.ndarray | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        """``None``, an array, or a Tensor (its array is stored, as PyTorch stores the tensor); of ``data``'s shape."""
+        if value is not None:
+            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if value.shape != self.data.shape:
+                raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.data.shape}")
+        self._grad = value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -460,10 +474,10 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 def _accumulate(tensor: Tensor, grad: np.ndarray) -> None:
-    if tensor.grad is None:
-        tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True)
+    if tensor._grad is None:
+        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True)
     else:
-        tensor.grad += grad
+        tensor._grad += grad
 
 
 # --------------------------------------------------------------- factories

@@ -332,7 +332,13 @@ def _entry(node: Any, *keys: str) -> Any:
 
 
 def _number(value: Any, spec: str) -> str:
-    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+    """``value`` formatted with ``spec``, or ``?`` when it is not a number of that kind."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    try:
+        return format(value, spec)
+    except ValueError:  # a float for an integer spec
+        return "?"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
