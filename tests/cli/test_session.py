@@ -210,3 +210,14 @@ def test_info_on_damage_the_fuzzer_found(run, capsys):
     assert _error(capsys, "info", checkpoint).endswith("its 'epoch' entry None is not a non-negative integer")
     checkpoint = _tamper(run, lambda state: state.update(epoch=1, step=np.ones(3)))
     assert _error(capsys, "info", checkpoint).endswith("its 'step' entry array([1., 1., 1.]) is not a non-negative integer")
+
+
+def test_a_split_leaving_one_training_image_with_batch_norm_is_a_usage_error(tmp_path, capsys):
+    from PIL import Image
+
+    for name in ("cats/a.png", "cats/b.png", "dogs/c.png"):
+        (tmp_path / "pets" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (40, 80, 120)).save(tmp_path / "pets" / name)
+    line = _error(capsys, "train", "--out", tmp_path / "runs", "--dataset", f"folder:{tmp_path / 'pets'}", "--val-split",
+                  "0.5", "--image-size", "32", "--no-progress")
+    assert line.endswith("leaves 1 training image; lenet_bn has batch normalization, which needs at least 2 per batch"), line
