@@ -341,3 +341,18 @@ def test_set_grad_enabled_as_a_call_and_as_a_context():
     finally:
         npgrad.set_grad_enabled(True)
     assert npgrad.is_grad_enabled()
+
+
+def test_assigning_a_tensor_or_a_wrong_shape_to_grad():
+    from npgrad.optim import SGD
+
+    p = npgrad.Tensor(np.ones(3, np.float32), requires_grad=True)
+    p.grad = npgrad.Tensor(np.full(3, 2.0, np.float32))  # as in PyTorch: a tensor is a valid grad
+    assert isinstance(p.grad, np.ndarray)
+    SGD([p], lr=0.5).step()
+    assert p.data.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"assigned grad has shape \(2,\), but the tensor has shape \(3,\)"):
+        p.grad = np.zeros(2, np.float32)
+    p.grad = None
+    (p * 2).sum().backward()
+    assert p.grad.tolist() == [2.0, 2.0, 2.0]

@@ -128,16 +128,17 @@ class Tensor:
     Attributes:
         data: the values, a ``numpy.ndarray``.
         grad: ``None`` or a ``numpy.ndarray`` of ``data``'s shape and dtype,
-            accumulated by ``backward()``; users may read and assign it.
+            accumulated by ``backward()``; users may read and assign it (an array, or a
+            Tensor whose array is stored; another shape raises ValueError at assignment).
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_retains_grad", "_grad_hooks", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_retains_grad", "_grad_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
         self.data: np.ndarray = _to_array(data, dtype)
-        self.grad: np.ndarray | None = None
+        self._grad: np.ndarray | None = None
         self._node: tuple | None = None
         self._retains_grad = False
         self._grad_hooks: dict[int, Callable[[Tensor], None]] | None = None
@@ -145,6 +146,24 @@ class Tensor:
         self.requires_grad = requires_grad
 
     # ----------------------------------------------------------- attributes
+    @property
+    def grad(self) -> GradArray | None:
+        """The gradient `backward` accumulated (a `GradArray`: an ndarray with ``zero_()``), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        """``None``, an array, or a Tensor (its array is stored, as PyTorch stores the tensor); of ``data``'s shape.
+
+        The array is kept (a `GradArray` view of it, so memory is shared, e.g. with a DDP bucket).
+        """
+        if value is not None:
+            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if value.shape != self.data.shape:
+                raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.data.shape}")
+            value = value.view(GradArray)
+        self._grad = value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -798,10 +817,10 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 def _accumulate(tensor: Tensor, grad: np.ndarray) -> None:
-    if tensor.grad is None:
-        tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True).view(GradArray)
+    if tensor._grad is None:
+        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True).view(GradArray)
     else:
-        tensor.grad += grad
+        tensor._grad += grad
 
 
 # --------------------------------------------------------------- factories

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from npgrad.cli import main
@@ -200,3 +201,23 @@ def test_kill_9_during_training_leaves_loadable_checkpoints_that_resume(tmp_path
 def test_kill_9_during_training_30_trials(tmp_path):
     runs = _kill_trials(tmp_path, 30)[2]
     assert runs >= 20  # most trials got as far as a run folder
+
+
+def test_info_on_damage_the_fuzzer_found(run, capsys):
+    checkpoint = _tamper(run, lambda state: state.update(best=[0.0, None]))
+    assert main(["info", str(checkpoint)]) == 0 and "best        accuracy ? at epoch ?" in capsys.readouterr().out
+    checkpoint = _tamper(run, _set("epoch", None))
+    assert _error(capsys, "info", checkpoint).endswith("its 'epoch' entry None is not a non-negative integer")
+    checkpoint = _tamper(run, lambda state: state.update(epoch=1, step=np.ones(3)))
+    assert _error(capsys, "info", checkpoint).endswith("its 'step' entry array([1., 1., 1.]) is not a non-negative integer")
+
+
+def test_a_split_leaving_one_training_image_with_batch_norm_is_a_usage_error(tmp_path, capsys):
+    from PIL import Image
+
+    for name in ("cats/a.png", "cats/b.png", "dogs/c.png"):
+        (tmp_path / "pets" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (40, 80, 120)).save(tmp_path / "pets" / name)
+    line = _error(capsys, "train", "--out", tmp_path / "runs", "--dataset", f"folder:{tmp_path / 'pets'}", "--val-split",
+                  "0.5", "--image-size", "32", "--no-progress")
+    assert line.endswith("leaves 1 training image; lenet_bn has batch normalization, which needs at least 2 per batch"), line

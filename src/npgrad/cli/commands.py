@@ -476,12 +476,12 @@ def _entry(node: Any, *keys: str) -> Any:
 
 
 def _number(value: Any, spec: str) -> str:
-    """``value`` formatted with ``spec`` when it is a number that fits it (2.5 does not fit 'd'), else '?'."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    """``value`` formatted with ``spec``, or ``?`` when it is not a number of that kind."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "?"
     try:
         return format(value, spec)
-    except ValueError:
+    except ValueError:  # a float for an integer spec
         return "?"
 
 

@@ -74,7 +74,7 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = "best") -> dict[str, 
     except Exception as exc:  # any reader failure means the file is not a usable checkpoint
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {file}: {reason}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or not isinstance(state.get("format"), str) or state["format"] != FORMAT:
         raise CheckpointError(f"{file} is not an npgrad training checkpoint (it has no 'format: {FORMAT}' entry)")
     version = state.get("format_version", 0)
     if not _is_count(version):
@@ -88,8 +88,9 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = "best") -> dict[str, 
         if not isinstance(state[key], dict):
             raise CheckpointError(f"checkpoint {file} is damaged: its {key!r} entry is a {type(state[key]).__name__}, "
                                   "not a dict")
-    for key in ("epoch", "step"):
-        if not _is_count(state.get(key) or 0):
+    step = state.get("step")
+    for key, value in (("epoch", state["epoch"]), ("step", 0 if step is None else step)):
+        if not _is_count(value):
             raise CheckpointError(f"checkpoint {file} is damaged: its {key!r} entry {state[key]!r:.40} is not a "
                                   "non-negative integer")
     state["path"] = str(file)
