@@ -339,6 +339,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
                                        "(see 'npgrad train --help')\n")
     assert main([]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+    assert main(["train", "--lr-decay", "3"]) == 2  # an unknown option: the subcommand's help
+    assert capsys.readouterr().err == "npgrad train: error: unrecognized arguments: --lr-decay 3 (see 'npgrad train --help')\n"
 
 
 @pytest.mark.mpi

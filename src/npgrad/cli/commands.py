@@ -51,8 +51,16 @@ from npgrad.optim.registry import OPTIMIZERS, SCHEDULERS
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the message and where the help is, not the usage block first."""
 
-    def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+    def error(self, message: str, prog: str | None = None) -> Any:
+        prog = prog or self.prog
+        self.exit(2, f"{prog}: error: {message} (see '{prog} --help')\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # name the subcommand whose help lists the options, not the top-level parser
+            command = getattr(parsed, "command", None)
+            self.error(f"unrecognized arguments: {' '.join(extras)}", f"{self.prog} {command}" if command else None)
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
