@@ -78,15 +78,20 @@ def _step_ms(fn: Any, count: int) -> float:
     return 1e3 * (time.perf_counter() - start) / count
 
 
-def _profile(steps: Any, step_count: int, op_times: Callable[[Any, int], tuple[dict[str, float], bool]]) -> dict[str, Any]:
-    """Per phase (train, then infer): the step time, and ``op_times(fn, step_count)`` = (ms per op, ops cover the step)."""
+def _profile(steps: Any, step_count: int, op_times: Callable[[Any, int], tuple[dict[str, float], float | None]]
+             ) -> dict[str, Any]:
+    """Per phase (train, then infer): the step time and ``op_times(fn, step_count)`` = (ms per op and step, and
+    the ms per step of that same pass when the ops' timers cover it, else None)."""
     result = {}
     for phase, fn in (("train", steps.train), ("infer", steps.infer)):
         if phase == "infer":
             steps.to_eval()
         step_ms = _step_ms(fn, step_count)
-        ops, exclusive = op_times(fn, step_count)
-        result[phase] = {"step_ms": step_ms, "ops_ms": ops, "other_ms": step_ms - sum(ops.values()) if exclusive else None}
+        ops, same_pass_ms = op_times(fn, step_count)
+        other_ms = None
+        if same_pass_ms is not None:  # the rest of the very steps the op timers saw
+            step_ms, other_ms = same_pass_ms, same_pass_ms - sum(ops.values())
+        result[phase] = {"step_ms": step_ms, "ops_ms": ops, "other_ms": other_ms}
     return result
 
 
@@ -95,11 +100,13 @@ def _npgrad_profile(steps: Any, step_count: int) -> dict[str, Any]:
     table: collections.Counter = collections.Counter()
     _instrument_npgrad(table)
 
-    def op_times(fn: Any, count: int) -> tuple[dict[str, float], bool]:
+    def op_times(fn: Any, count: int) -> tuple[dict[str, float], float | None]:
         table.clear()
+        start = time.perf_counter()
         for _ in range(count):
             fn()
-        return {key: 1e3 * seconds / count for key, seconds in table.items()}, True
+        total_ms = 1e3 * (time.perf_counter() - start) / count
+        return {key: 1e3 * seconds / count for key, seconds in table.items()}, total_ms
 
     return _profile(steps, step_count, op_times)
 
@@ -108,11 +115,11 @@ def _torch_profile(steps: Any, step_count: int) -> dict[str, Any]:
     """torch.profiler's self CPU time per aten op (the profiler's own overhead is in its rows, not in step_ms)."""
     import torch
 
-    def op_times(fn: Any, count: int) -> tuple[dict[str, float], bool]:
+    def op_times(fn: Any, count: int) -> tuple[dict[str, float], float | None]:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             for _ in range(count):
                 fn()
-        return {e.key: e.self_cpu_time_total / 1e3 / count for e in prof.key_averages()}, False
+        return {e.key: e.self_cpu_time_total / 1e3 / count for e in prof.key_averages()}, None
 
     return _profile(steps, step_count, op_times)
 
