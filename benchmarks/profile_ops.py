@@ -69,9 +69,7 @@ def _instrument_npgrad(table: collections.Counter) -> None:
 
 
 def _step_ms(fn: Any, count: int) -> float:
-    """Mean ms per call of ``fn`` over ``count`` calls, after 2 untimed warm-up calls."""
-    for _ in range(2):
-        fn()
+    """Mean ms per call of ``fn`` over ``count`` calls."""
     start = time.perf_counter()
     for _ in range(count):
         fn()
@@ -80,16 +78,19 @@ def _step_ms(fn: Any, count: int) -> float:
 
 def _profile(steps: Any, step_count: int, op_times: Callable[[Any, int], tuple[dict[str, float], float | None]]
              ) -> dict[str, Any]:
-    """Per phase (train, then infer): the step time and ``op_times(fn, step_count)`` = (ms per op and step, and
-    the ms per step of that same pass when the ops' timers cover it, else None)."""
+    """Per phase (train, then infer), after 2 warm-up steps: ``op_times(fn, step_count)`` = (ms per op and step,
+    and the ms per step of that same pass when the ops' timers cover it, else None: then the step time is
+    measured in a pass of its own, without the profiler)."""
     result = {}
     for phase, fn in (("train", steps.train), ("infer", steps.infer)):
         if phase == "infer":
             steps.to_eval()
-        step_ms = _step_ms(fn, step_count)
+        for _ in range(2):
+            fn()
         ops, same_pass_ms = op_times(fn, step_count)
-        other_ms = None
-        if same_pass_ms is not None:  # the rest of the very steps the op timers saw
+        if same_pass_ms is None:
+            step_ms, other_ms = _step_ms(fn, step_count), None
+        else:  # the rest of the very steps the op timers saw
             step_ms, other_ms = same_pass_ms, same_pass_ms - sum(ops.values())
         result[phase] = {"step_ms": step_ms, "ops_ms": ops, "other_ms": other_ms}
     return result
@@ -102,10 +103,7 @@ def _npgrad_profile(steps: Any, step_count: int) -> dict[str, Any]:
 
     def op_times(fn: Any, count: int) -> tuple[dict[str, float], float | None]:
         table.clear()
-        start = time.perf_counter()
-        for _ in range(count):
-            fn()
-        total_ms = 1e3 * (time.perf_counter() - start) / count
+        total_ms = _step_ms(fn, count)
         return {key: 1e3 * seconds / count for key, seconds in table.items()}, total_ms
 
     return _profile(steps, step_count, op_times)

@@ -55,8 +55,13 @@ def fold_batch_norm(weight: np.ndarray, bias: np.ndarray | None, bn: _BatchNorm)
     return folded, shift.astype(weight.dtype)
 
 
+def _is_pair(layer: Module, bn: Module) -> bool:
+    """A plain Conv2d then a BatchNorm2d, or a plain Linear then a BatchNorm1d (subclasses may change forward)."""
+    return any(type(layer) is kind and type(bn) is norm for kind, norm in _PAIRS)
+
+
 def _foldable(layer: Module, bn: Module, x: Any) -> bool:
-    if not any(type(layer) is kind and type(bn) is norm for kind, norm in _PAIRS):
+    if not _is_pair(layer, bn):
         return False
     if is_grad_enabled() or layer.training or bn.training or not bn.track_running_stats:
         return False
@@ -87,7 +92,7 @@ def run_sequence(modules: Iterable[Module], x: Any) -> Any:
     modules = list(modules)
     i = 0
     while i < len(modules):
-        if i + 1 < len(modules) and isinstance(modules[i + 1], _BatchNorm) and type(modules[i]) in (Conv2d, Linear):
+        if i + 1 < len(modules) and _is_pair(modules[i], modules[i + 1]):
             x = layer_then_batch_norm(modules[i], modules[i + 1], x)
             i += 2
         else:

@@ -50,8 +50,8 @@ class GraphBuilder:
         self.nodes: list[Any] = []
         self.initializers: dict[str, Any] = {}
         self.names = names  # id(Tensor or ndarray) -> initializer name (the state_dict key)
-        self.values: dict[int, str] = {id(input_tensor): input_name}  # id(Tensor) -> ONNX value name
-        self.keep: list[Any] = [input_tensor]  # objects whose ids are keys of `values` stay alive
+        # id(Tensor) -> ONNX value name; the Tensors stay alive in the trace (and the caller) while these ids are used
+        self.values: dict[int, str] = {id(input_tensor): input_name}
         self.dynamic_batch = dynamic_batch
         self.batch = input_tensor.shape[0]
         self._count = 0
@@ -87,7 +87,6 @@ class GraphBuilder:
 
     def bind(self, tensor: Tensor, name: str) -> None:
         self.values[id(tensor)] = name
-        self.keep.append(tensor)
 
     def batch_shape(self, target: Sequence[int], op: str) -> list[int]:
         """A reshape target with the batch dimension kept symbolic (ONNX 0 = copy the input's dimension)."""
@@ -280,7 +279,7 @@ def _module_spans(model: Module, calls: list) -> tuple[list[tuple[str, int, int]
     starts: dict[int, list[int]] = {}
     handles = []
     for path, module in model.named_modules():
-        def pre(module, args, path=path):
+        def pre(module, args):
             starts.setdefault(id(module), []).append(len(calls))
 
         def post(module, args, output, path=path):
