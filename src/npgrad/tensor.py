@@ -69,19 +69,31 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - PyTorch's name
         pass
 
 
-class GradArray(np.ndarray):
-    """The array ``backward()`` stores in ``Tensor.grad``: a NumPy array that also has PyTorch's ``zero_()``.
+class InPlaceArray(np.ndarray):
+    """A NumPy array that also has PyTorch's in-place Tensor methods, for ``Tensor.grad`` and ``Parameter.data``.
 
-    So the from-scratch update ``p -= lr * p.grad; p.grad.zero_()`` runs unchanged; the
-    array is otherwise plain NumPy (``p.grad[...] = 0`` and ``p.grad = None`` work too).
+    ``zero_``, ``fill_``, ``copy_``, ``normal_``, ``uniform_``, ``add_``, ``sub_``, ``mul_``,
+    ``div_`` and ``clamp_`` work as the `Tensor` methods of those names and return the array,
+    so course code such as ``p.grad.zero_()`` or ``net[0].weight.data.normal_(0, 0.01)`` runs
+    unchanged. Everything else is plain NumPy: arithmetic and reductions return plain
+    ndarrays (``__array_wrap__`` and a low ``__array_priority__``), views and copies keep
+    the methods.
     """
 
-    def zero_(self) -> GradArray:
-        self[...] = 0
-        return self
+    __array_priority__ = -1e6  # np.dot and mixed operations return the other operand's type
+
+    def __array_wrap__(self, array: np.ndarray, context: Any = None, return_scalar: bool = False) -> Any:
+        if array is self:  # an in-place ufunc (out=self)
+            return self
+        array = array.view(np.ndarray)
+        return array[()] if return_scalar else array
 
     def numpy(self) -> np.ndarray:
+        """The same memory as a plain ndarray."""
         return self.view(np.ndarray)
+
+    def clone(self) -> InPlaceArray:
+        return self.copy()
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -147,21 +159,21 @@ class Tensor:
 
     # ----------------------------------------------------------- attributes
     @property
-    def grad(self) -> GradArray | None:
-        """The gradient `backward` accumulated (a `GradArray`: an ndarray with ``zero_()``), or None."""
+    def grad(self) -> InPlaceArray | None:
+        """The gradient `backward` accumulated (an `InPlaceArray`: an ndarray with PyTorch's in-place methods), or None."""
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
         """``None``, an array, or a Tensor (its array is stored, as PyTorch stores the tensor); of ``data``'s shape.
 
-        The array is kept (a `GradArray` view of it, so memory is shared, e.g. with a DDP bucket).
+        The array is kept (an `InPlaceArray` view of it, so memory is shared, e.g. with a DDP bucket).
         """
         if value is not None:
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
             if value.shape != self.data.shape:
                 raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.data.shape}")
-            value = value.view(GradArray)
+            value = value.view(InPlaceArray)
         self._grad = value
 
     @property
@@ -749,6 +761,24 @@ class Tensor:
         return F.log_softmax(self, dim, axis=axis)
 
 
+def _in_place_method(name: str) -> Callable[..., InPlaceArray]:
+    """``InPlaceArray.<name>``: run ``Tensor.<name>`` on a Tensor sharing the array's memory."""
+    tensor_method = getattr(Tensor, name)
+
+    def method(self: InPlaceArray, *args: Any, **kwargs: Any) -> InPlaceArray:
+        tensor_method(Tensor(self.view(np.ndarray)), *args, **kwargs)
+        return self
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In place, as `Tensor.{name}`; returns this array."
+    return method
+
+
+for _name in ("zero_", "fill_", "copy_", "normal_", "uniform_", "add_", "sub_", "mul_", "div_", "clamp_"):
+    setattr(InPlaceArray, _name, _in_place_method(_name))
+del _name
+
+
 def _operand(value: Any, like: Tensor) -> Any:
     """The other side of a binary operator: Tensors as they are, anything else an array.
 
@@ -818,7 +848,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 def _accumulate(tensor: Tensor, grad: np.ndarray) -> None:
     if tensor._grad is None:
-        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True).view(GradArray)
+        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True).view(InPlaceArray)
     else:
         tensor._grad += grad
 
