@@ -32,10 +32,28 @@ def test_data_and_grad_are_ndarrays_and_grad_accumulates():
     assert type(x.data) is np.ndarray
     (x * x).sum().backward()
     (x * 3).sum().backward()
-    assert isinstance(x.grad, np.ndarray)  # a GradArray: an ndarray with PyTorch's zero_()
+    assert isinstance(x.grad, np.ndarray)  # an InPlaceArray: an ndarray with PyTorch's zero_() etc.
     np.testing.assert_array_equal(x.grad, [2 + 3, 4 + 3])
     assert x.grad.zero_() is x.grad and not x.grad.any()
     assert type(x.grad.numpy()) is np.ndarray
+
+
+def test_grad_supports_the_gradient_clipping_idioms_of_course_code():
+    x = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (x * x).sum().backward()  # grad = [6, 8], norm 10
+    norm = npgrad.sqrt(npgrad.sum(x.grad ** 2))
+    assert isinstance(norm, Tensor) and norm.item() == pytest.approx(10)
+    assert x.grad.norm().item() == pytest.approx(10)
+    x.grad[:] *= 1.0 / norm  # d2l's grad_clipping: a Tensor on the right of an in-place operator
+    np.testing.assert_allclose(x.grad, [0.6, 0.8])
+    grad = x.grad
+    grad += Tensor(np.array([1.0, 1.0]))
+    grad -= Tensor(np.array([0.5, 0.5]))
+    grad /= Tensor(np.array(2.0))
+    assert grad is x.grad
+    np.testing.assert_allclose(x.grad, [0.55, 0.65])
+    assert type(x.grad * 2) is np.ndarray and isinstance(x.grad * Tensor(np.array(2.0)), Tensor)
+    assert x.grad.clone() is not x.grad and np.array_equal(x.grad.clone(), x.grad)
 
 
 def test_shared_subexpression_gradients_add_up():

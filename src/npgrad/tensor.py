@@ -95,6 +95,28 @@ class InPlaceArray(np.ndarray):
     def clone(self) -> InPlaceArray:
         return self.copy()
 
+    def norm(self, *args: Any, **kwargs: Any) -> Tensor:
+        """As `Tensor.norm` (``p.grad.norm()`` in gradient-clipping code); a Tensor."""
+        return Tensor(self.view(np.ndarray)).norm(*args, **kwargs)
+
+    # In-place arithmetic takes Tensors too: d2l clips with ``p.grad[:] *= theta / norm``.
+    def __iadd__(self, other: Any) -> InPlaceArray:
+        return super().__iadd__(_values(other))
+
+    def __isub__(self, other: Any) -> InPlaceArray:
+        return super().__isub__(_values(other))
+
+    def __imul__(self, other: Any) -> InPlaceArray:
+        return super().__imul__(_values(other))
+
+    def __itruediv__(self, other: Any) -> InPlaceArray:
+        return super().__itruediv__(_values(other))
+
+
+def _values(value: Any) -> Any:
+    """A Tensor's array, anything else as it is."""
+    return value.data if isinstance(value, Tensor) else value
+
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
@@ -344,7 +366,7 @@ class Tensor:
     def _inplace(self, op: str, ufunc: Any, other: Any) -> Tensor:
         self._check_inplace(op)
         try:
-            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+            ufunc(self.data, _values(other), out=self.data)
         except (TypeError, ValueError) as error:
             kind = TypeError if isinstance(error, TypeError) else ValueError
             raise kind(f"{op}: cannot update a tensor of shape {self.shape} and dtype {self.dtype} in place: {error}") from None
@@ -394,13 +416,13 @@ class Tensor:
 
     def fill_(self, value: Any) -> Tensor:
         self._check_inplace("fill_")
-        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self.data[...] = _values(value)
         return self
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor."""
         self._check_inplace("copy_")
-        src = np.asarray(src.data if isinstance(src, Tensor) else src)
+        src = np.asarray(_values(src))
         try:
             np.copyto(self.data, np.broadcast_to(src, self.shape), casting="unsafe")
         except ValueError:
@@ -423,7 +445,7 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("x[index] = value")
-        self.data[_shape.index_arrays(index)] = value.data if isinstance(value, Tensor) else value
+        self.data[_shape.index_arrays(index)] = _values(value)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -457,7 +479,7 @@ class Tensor:
                 )
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(_values(grad), dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
 
@@ -543,7 +565,7 @@ class Tensor:
         return self
 
     def _compare(self, other: Any, op: Callable[[Any, Any], np.ndarray]) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
+        other = _values(other)
         return Tensor(op(self.data, other))
 
     def eq(self, other: Any) -> Tensor:
@@ -792,7 +814,7 @@ def _operand(value: Any, like: Tensor) -> Any:
 
 
 def _scaled(other: Any, alpha: float) -> Any:
-    value = other.data if isinstance(other, Tensor) else other
+    value = _values(other)
     return value if alpha == 1 else np.multiply(value, alpha)
 
 
