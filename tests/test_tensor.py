@@ -374,3 +374,26 @@ def test_assigning_a_tensor_or_a_wrong_shape_to_grad():
     p.grad = None
     (p * 2).sum().backward()
     assert p.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_the_smaller_pieces_of_pytorchs_tensor_surface():
+    x = npgrad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert x.type() == "torch.FloatTensor" and npgrad.tensor([1]).type() == "torch.LongTensor"
+    assert x.is_floating_point() and not npgrad.tensor([1]).is_floating_point() and x.element_size() == 4
+    assert x.contiguous() is x and x.T.contiguous().data.flags.c_contiguous
+    assert x.mT.shape == (2, 2) and x.mT[0, 1].item() == 3
+    assert x.new_zeros(3).dtype == np.float32 and x.new_ones((2, 1)).shape == (2, 1)
+    assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_tensor([1, 2]).dtype == np.float32
+    assert x.new_empty(2, 3).shape == (2, 3)
+    np.testing.assert_array_equal((npgrad.tensor([7, -7]) // 2).numpy(), [3, -4])  # floor, as PyTorch
+    np.testing.assert_array_equal((npgrad.tensor([7, -7]) % 3).numpy(), [1, 2])  # the divisor's sign
+    np.testing.assert_array_equal((10 // npgrad.tensor([3])).numpy(), [3])
+    with pytest.raises(RuntimeError, match="'//' has no gradient"):
+        npgrad.tensor([1.0], requires_grad=True) // 2
+    assert npgrad.tensor([[0, 1], [1, 0]]).nonzero().tolist() == [[0, 1], [1, 0]]
+    assert [t.tolist() for t in npgrad.nonzero(npgrad.tensor([0, 3, 4]), as_tuple=True)] == [[1, 2]]
+    values, inverse, counts = npgrad.tensor([3, 1, 3, 2]).unique(return_inverse=True, return_counts=True)
+    assert values.tolist() == [1, 2, 3] and inverse.tolist() == [2, 0, 2, 1] and counts.tolist() == [1, 1, 2]
+    assert npgrad.allclose(x, x + 1e-7) and not x.allclose(x + 1)
+    assert npgrad.is_tensor(x) and not npgrad.is_tensor(x.data)
+    assert npgrad.softmax(x, dim=1).shape == (2, 2) and npgrad.sigmoid(x).shape == (2, 2)

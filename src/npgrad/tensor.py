@@ -118,6 +118,13 @@ def _values(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
+_LEGACY_TYPE_NAMES = {  # Tensor.type(): PyTorch's names of the CPU tensor types
+    "float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "float16": "torch.HalfTensor",
+    "int64": "torch.LongTensor", "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
+    "int8": "torch.CharTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+}
+
+
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
@@ -287,12 +294,42 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(np.bool_)
 
-    def type(self, dtype: Any) -> Tensor:
+    def type(self, dtype: Any = None) -> Any:
         """This tensor converted to ``dtype`` (itself when it already has it), like ``to(dtype)``.
 
-        Differs from PyTorch: ``type()`` without a dtype (the legacy type-name string) is not offered; read ``dtype``.
+        Without a dtype, PyTorch's legacy type name as a string (``"torch.FloatTensor"``, ...),
+        so code comparing against those strings keeps working.
         """
+        if dtype is None:
+            return _LEGACY_TYPE_NAMES.get(self.dtype.name, f"torch.{self.dtype.name}")
         return self.to(as_dtype(dtype, "Tensor.type"))
+
+    def is_floating_point(self) -> bool:
+        return bool(np.issubdtype(self.dtype, np.floating))
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    def contiguous(self) -> Tensor:
+        """``self`` when its array is C-contiguous, else a contiguous copy that stays in the graph (PyTorch's rule)."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def new_tensor(self, data: Any) -> Tensor:
+        """A new tensor of this one's dtype from ``data`` (a copy, not in any graph)."""
+        return Tensor(np.array(_values(data), dtype=self.dtype))
+
+    def new_zeros(self, *size: Any) -> Tensor:
+        return Tensor(np.zeros(_shape_arg(size), self.dtype))
+
+    def new_ones(self, *size: Any) -> Tensor:
+        return Tensor(np.ones(_shape_arg(size), self.dtype))
+
+    def new_full(self, size: Any, fill_value: Any) -> Tensor:
+        return Tensor(np.full(_shape_arg((size,)), fill_value, self.dtype))
+
+    def new_empty(self, *size: Any) -> Tensor:
+        return Tensor(np.empty(_shape_arg(size), self.dtype))
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, ``to(..., copy=True)``.
@@ -558,6 +595,26 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _linear.MatMul.apply(_operand(other, self), self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        """``floor(self / other)`` (PyTorch's ``floor_divide``); no gradient, as in PyTorch."""
+        return self._no_grad_binary("//", np.floor_divide, other, reflected=False)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return self._no_grad_binary("//", np.floor_divide, other, reflected=True)
+
+    def __mod__(self, other: Any) -> Tensor:
+        """The remainder with the sign of the divisor (PyTorch's ``remainder``, Python's ``%``); no gradient here."""
+        return self._no_grad_binary("%", np.mod, other, reflected=False)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return self._no_grad_binary("%", np.mod, other, reflected=True)
+
+    def _no_grad_binary(self, symbol: str, ufunc: Any, other: Any, reflected: bool) -> Tensor:
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+            raise RuntimeError(f"'{symbol}' has no gradient in npgrad; apply it to .detach()ed tensors or under no_grad()")
+        a, b = self.data, _values(_operand(other, self))
+        return Tensor(ufunc(b, a) if reflected else ufunc(a, b))
+
     def __neg__(self) -> Tensor:
         return _ew.Neg.apply(self)
 
@@ -756,6 +813,73 @@ class Tensor:
 
     def squeeze(self, dim: int | None = None) -> Tensor:
         return _shape.squeeze(self, dim)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _shape.gather(self, dim, index)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _shape.repeat(self, *sizes)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.chunk(self, chunks, dim)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dimensions swapped."""
+        return _shape.transpose(self, -2, -1)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return _reduce.cumsum(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return _reduce.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return _reduce.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _reduce.topk(self, k, dim, largest, sorted)
+
+    def sign(self) -> Tensor:
+        return _ew.sign(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _ew.round(self, decimals)
+
+    def floor(self) -> Tensor:
+        return _ew.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ew.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _ew.trunc(self)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ew.masked_fill(self, mask, value)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return _linear.dot(self, other)
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one index tensor per dimension."""
+        if as_tuple:
+            return tuple(Tensor(i) for i in np.nonzero(self.data))
+        return Tensor(np.argwhere(self.data))
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+               dim: int | None = None) -> Any:
+        """The distinct values (sorted), with PyTorch's optional inverse indices and counts."""
+        values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True, axis=dim)
+        extra = ([Tensor(inverse.reshape(self.shape) if dim is None else inverse)] if return_inverse else []) + (
+            [Tensor(counts)] if return_counts else [])
+        return (Tensor(values), *extra) if extra else Tensor(values)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return bool(np.allclose(self.data, _values(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def relu(self) -> Tensor:
         from npgrad.nn import functional as F

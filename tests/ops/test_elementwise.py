@@ -100,3 +100,22 @@ def test_maximum_shares_the_gradient_at_ties_and_max_of_two_tensors_is_maximum()
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 0.5, 1.0] and x.grad.dtype == np.float32
     assert npgrad.min(x, zeros).tolist() == [-1.0, 0.0, 0.0] and npgrad.maximum(x, 1.0).tolist() == [1.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("name", ["sign", "round", "floor", "ceil", "trunc"])
+def test_step_functions_have_a_zero_gradient_as_in_pytorch(name):
+    x = np.array([-2.3, -1.2, -0.4, 0.3, 1.7, 2.6])  # away from the jumps, where the numerical gradient is 0 too
+    check_op(lambda t: getattr(t, name)(), x, reference=getattr(np, name), torch_op=lambda t: getattr(t, name)())
+    t = npgrad.tensor(x, requires_grad=True)
+    (getattr(npgrad, name)(t) * 3).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.zeros(6))
+    np.testing.assert_array_equal(npgrad.tensor([1.2345]).round(decimals=2).numpy(), np.float32([1.23]))
+    np.testing.assert_array_equal(npgrad.round(npgrad.tensor([0.5, 1.5, -2.5])).numpy(), [0, 2, -2])  # half to even
+
+
+def test_masked_fill_puts_the_value_where_the_mask_is_true_with_no_gradient_there():
+    x = np.arange(6.0).reshape(2, 3)
+    mask = np.array([True, False, True])
+    check_op(lambda t: t.masked_fill(mask, -1.0), x, reference=lambda a: np.where(mask, -1.0, a))
+    with pytest.raises(TypeError, match="mask must be a bool tensor"):
+        npgrad.tensor(x).masked_fill(npgrad.tensor([1, 0, 1]), 0.0)

@@ -65,3 +65,12 @@ def test_linear_refuses_mixed_dtypes_like_conv_and_pytorch():
                                         r"weight float32, bias float32 \(convert the input with .float\(\)"):
         layer(npgrad.zeros(1, 3, dtype=npgrad.float64))
     assert layer.double()(npgrad.zeros(1, 3, dtype=npgrad.float64)).dtype == np.float64
+
+
+def test_dot_of_two_vectors():
+    a, b = np.random.default_rng(1).standard_normal((2, 5))
+    check_op(lambda s, t: npgrad.dot(s, t), a, b, reference=np.dot, torch_op=lambda s, t: s.dot(t))
+    with pytest.raises(ValueError, match="different lengths 5 and 4"):
+        npgrad.tensor(a).dot(npgrad.tensor(b[:4]))
+    with pytest.raises(ValueError, match="expects two 1-D tensors"):
+        npgrad.dot(npgrad.ones(2, 2), npgrad.ones(2))

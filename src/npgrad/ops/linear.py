@@ -92,6 +92,14 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The inner product of two 1-D tensors of equal length (a 0-d tensor)."""
+    _check_ndim("dot", 1, a, b)
+    if a.shape != b.shape:
+        raise ValueError(f"dot: the tensors have different lengths {a.shape[0]} and {b.shape[0]}")
+    return MatMul.apply(a, b)
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map ``x @ weight.T + bias`` over the last dimension (PyTorch's layout).
 
