@@ -97,3 +97,13 @@ def test_cs231n_barebones_convnet(compat, fashion_subset):
     ours, theirs = compat.run_both("cs231n_barebones", **fashion_subset)
     history = check(ours, theirs, rtol=1e-3)
     assert history[-1] < history[0]
+
+
+def test_linear_regression_from_scratch(compat):
+    ours, theirs = compat.run_both("linear_regression_scratch")
+    assert ours["first_batch"] == ((10, 2), (10, 1))
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 1e-3 < history[0]
+    np.testing.assert_allclose(ours["recovered"], [2, -3.4, 4.2], atol=0.01)  # it finds the true w and b
+    if theirs is not None:
+        np.testing.assert_allclose(ours["recovered"], theirs["recovered"], rtol=1e-5)
