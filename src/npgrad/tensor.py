@@ -425,11 +425,11 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------- autograd
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
-            grad: the gradient of some scalar with respect to ``self`` (same
+            gradient: the gradient of some scalar with respect to ``self`` (same
                 shape). May be omitted only when ``self`` has one element.
             retain_graph: keep the saved arrays so ``backward`` can run again
                 through the same graph. By default they are freed as soon as
@@ -437,17 +437,17 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph to differentiate")
-        if grad is None:
+        if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can be created implicitly only for one-element outputs; "
-                    f"this tensor has shape {self.shape}, so pass grad= of that shape"
+                    f"this tensor has shape {self.shape}, so pass gradient= of that shape"
                 )
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
 
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(_topological_order(self)):

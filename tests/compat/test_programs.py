@@ -107,3 +107,14 @@ def test_linear_regression_from_scratch(compat):
     np.testing.assert_allclose(ours["recovered"], [2, -3.4, 4.2], atol=0.01)  # it finds the true w and b
     if theirs is not None:
         np.testing.assert_allclose(ours["recovered"], theirs["recovered"], rtol=1e-5)
+
+
+def test_autograd_basics(compat):
+    ours, theirs = compat.run_both("autograd_basics")
+    assert ours["checks"] and all(ours["checks"].values()), ours["checks"]
+    history = check(ours, theirs, rtol=1e-6)
+    np.testing.assert_array_equal(history[:15], [0, 4, 8, 12, 1, 1, 1, 1, 0, 2, 4, 6, 3, 6, 9])
+    assert history[16] == 2.0 ** 12 * 100  # a = -0.3: b = 2a doubled 11 times, then the else branch's 100
+    np.testing.assert_allclose(history[17:], np.cos(np.linspace(-3, 3, 7)), rtol=1e-6)
+    if theirs is not None:
+        assert theirs["checks"] == ours["checks"]

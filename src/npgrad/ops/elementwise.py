@@ -163,6 +163,34 @@ class Sqrt(Function):
         return dout / (2 * out)
 
 
+class Sin(Function):
+    """out = sin x;  dx = dout * cos x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return dout * np.cos(x)
+
+
+class Cos(Function):
+    """out = cos x;  dx = -dout * sin x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return -dout * np.sin(x)
+
+
 class Abs(Function):
     """out = |x|;  dx = dout * sign(x)  (0 at x = 0, like PyTorch)"""
 
@@ -262,6 +290,16 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(_tensor(x))
 
 
+def sin(x: Tensor) -> Tensor:
+    """Sine (radians), element-wise."""
+    return Sin.apply(_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    """Cosine (radians), element-wise."""
+    return Cos.apply(_tensor(x))
+
+
 def abs(x: Tensor) -> Tensor:
     """Absolute value, element-wise (gradient 0 at 0)."""
     return Abs.apply(_tensor(x))
@@ -294,3 +332,9 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
     return Where.apply(condition, _operand(a, like), _operand(b, like))
+
+
+def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether ``|input - other| <= atol + rtol * |other|`` everywhere, with broadcasting (``torch.allclose``)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
