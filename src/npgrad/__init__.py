@@ -59,7 +59,7 @@ from npgrad._dtypes import (
     short,
     uint8,
 )
-from npgrad.ops.elementwise import abs, allclose, clamp, clip, cos, exp, log, maximum, minimum, sin, sqrt, where
+from npgrad.ops.elementwise import abs, allclose, clamp, clip, cos, equal, exp, log, maximum, minimum, sin, sqrt, where
 from npgrad.ops.activation import relu, sigmoid, softmax, tanh
 from npgrad.ops.linear import bmm, dot, matmul, mm, mv
 from npgrad.ops.reduce import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, var
@@ -75,7 +75,7 @@ __version__ = "0.1.0"
 __all__ = [
     "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat", "cfloat", "clamp", "clip",
     "complex64", "Context", "cos", "cuda", "device", "dot", "double", "dtype", "empty", "empty_like", "enable_grad",
-    "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "equal", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy", "full", "full_like",
     "Function", "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8",
     "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mm", "mv", "nn", "no_grad", "norm", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand",

@@ -113,3 +113,9 @@ def test_allclose_is_numpys_test_with_pytorchs_defaults():
     assert npgrad.allclose(npgrad.tensor([[1.0], [1.0]]), npgrad.ones(2, 3))  # broadcasting
     nan = npgrad.tensor([float("nan")])
     assert not npgrad.allclose(nan, nan) and npgrad.allclose(nan, nan, equal_nan=True)
+
+
+def test_equal_needs_the_same_shape_and_elements():
+    a = npgrad.tensor([1.0, 2.0])
+    assert npgrad.equal(a, a.clone()) and not npgrad.equal(a, a + 1e-6)
+    assert not npgrad.equal(npgrad.ones(1, 2), npgrad.ones(2))  # no broadcasting, unlike allclose

@@ -338,3 +338,9 @@ def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, e
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere, with broadcasting (``torch.allclose``)."""
     a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Any, other: Any) -> bool:
+    """Whether the two have the same shape and the same elements (``torch.equal``; no broadcasting)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return a.shape == b.shape and bool(np.array_equal(a, b))
