@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 
-def check(ours, theirs, rtol):
+def check(ours, theirs, rtol, acc_tol=0.02):
     history = np.array(ours["history"])
     assert np.all(np.isfinite(history))
     if theirs is not None:
         np.testing.assert_allclose(history, theirs["history"], rtol=rtol)
-        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.02
+        assert abs(ours["test_acc"] - theirs["test_acc"]) <= acc_tol
     return history
 
 
@@ -134,3 +134,12 @@ def test_mlp_with_dropout_weight_decay_groups_and_multistep_lr(compat, fashion_s
         # is shared: over seeds 0-3 each framework's epoch losses spread by up to 15%, accuracy by 0.08.
         np.testing.assert_allclose(history, theirs["history"], rtol=0.2)
         assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.1
+
+
+def test_nin_with_cosine_annealing(compat, fashion_subset):
+    ours, theirs = compat.run_both("nin_concise", **fashion_subset)
+    assert [shape for _, shape in ours["layer_shapes"]] == [
+        (1, 16, 28, 28), (1, 16, 13, 13), (1, 24, 13, 13), (1, 24, 6, 6), (1, 10, 6, 6), (1, 10, 1, 1), (1, 10)]
+    np.testing.assert_allclose(ours["lrs"], 0.05 * (1 + np.cos(np.pi * np.arange(3) / 3)))
+    history = check(ours, theirs, rtol=2e-3)  # measured: 4e-4 (float32 rounding through 24 batch-norm steps)
+    assert history[-1] < 0.9 * history[0] and ours["test_acc"] > 0.2
