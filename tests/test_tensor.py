@@ -75,10 +75,12 @@ def test_long_chain_does_not_hit_recursion_limit():
 
 def test_backward_needs_grad_for_non_scalar():
     x = npgrad.ones(2, 3, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"one-element outputs.*shape \(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"one-element outputs.*shape \(2, 3\), so pass gradient="):
         (x * 2).backward()
-    with pytest.raises(ValueError, match="grad has shape"):
+    with pytest.raises(ValueError, match="gradient has shape"):
         (x * 2).backward(np.ones(3))
+    (x * 2).backward(gradient=npgrad.ones(2, 3))  # PyTorch's keyword
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 2))
     with pytest.raises(RuntimeError, match="does not require grad"):
         npgrad.ones(2).sum().backward()
 

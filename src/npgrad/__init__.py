@@ -61,9 +61,10 @@ from npgrad._dtypes import (
 )
 from npgrad.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from npgrad.ops.elementwise import (
-    abs, ceil, clamp, clip, exp, floor, log, masked_fill, maximum, minimum, round, sign, sqrt, trunc, where,
+    abs, allclose, ceil, clamp, clip, cos, equal, exp, floor, log, masked_fill, maximum, minimum, round, sign, sin,
+    sqrt, trunc, where,
 )
-from npgrad.ops.linear import bmm, dot, matmul, mm
+from npgrad.ops.linear import bmm, dot, matmul, mm, mv
 from npgrad.ops.reduce import amax, amin, argmax, argmin, argsort, cumsum, max, mean, min, norm, sort, std, sum, topk, var
 from npgrad.ops.shape import (
     cat, chunk, expand, flatten, gather, permute, reshape, split, squeeze, stack, transpose, unsqueeze,
@@ -78,16 +79,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin", "argsort", "bmm", "bool", "cat", "ceil",
-    "cfloat", "chunk", "clamp", "clip", "complex64", "Context", "cuda", "cumsum", "device", "dot", "double", "dtype",
-    "empty", "empty_like", "enable_grad", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64",
-    "floor", "from_numpy", "full", "full_like", "Function", "gather", "get_default_dtype", "get_rng_state", "half",
-    "int", "int16", "int32", "int64", "int8", "is_grad_enabled", "is_tensor", "linspace", "load", "log",
-    "log_softmax", "long", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
-    "nn", "no_grad", "nonzero", "norm", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand",
-    "rand_like", "randint", "randn", "randn_like", "relu", "reshape", "round", "save", "set_grad_enabled",
-    "set_rng_state", "short", "sigmoid", "sign", "softmax", "sort", "split", "sqrt", "squeeze", "stack", "std", "sum",
-    "summary", "tanh", "Tensor", "tensor", "topk", "transpose", "trunc", "uint8", "unique", "unsqueeze", "var",
-    "where", "zeros", "zeros_like",
+    "cfloat", "chunk", "clamp", "clip", "complex64", "Context", "cos", "cuda", "cumsum", "device", "dot", "double",
+    "dtype", "empty", "empty_like", "enable_grad", "equal", "exp", "expand", "eye", "flatten", "float", "float16",
+    "float32", "float64", "floor", "from_numpy", "full", "full_like", "Function", "gather", "get_default_dtype",
+    "get_rng_state", "half", "int", "int16", "int32", "int64", "int8", "is_grad_enabled", "is_tensor", "linspace",
+    "load", "log", "log_softmax", "long", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mm", "mv", "nn", "no_grad", "nonzero", "norm", "normal", "numel", "ones", "ones_like", "optim",
+    "permute", "rand", "rand_like", "randint", "randn", "randn_like", "relu", "reshape", "round", "save",
+    "set_grad_enabled", "set_rng_state", "short", "sigmoid", "sign", "sin", "softmax", "sort", "split", "sqrt",
+    "squeeze", "stack", "std", "sum", "summary", "tanh", "Tensor", "tensor", "topk", "transpose", "trunc", "uint8",
+    "unique", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]
 
 
@@ -98,11 +99,6 @@ def numel(input: Tensor) -> builtins.int:
 
 def is_tensor(obj: object) -> builtins.bool:
     return isinstance(obj, Tensor)
-
-
-def allclose(input: Tensor, other: Tensor, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
-             equal_nan: builtins.bool = False) -> builtins.bool:
-    return input.allclose(other, rtol, atol, equal_nan)
 
 
 def nonzero(input: Tensor, *, as_tuple: builtins.bool = False) -> Tensor:

@@ -496,11 +496,11 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------- autograd
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
-            grad: the gradient of some scalar with respect to ``self`` (same
+            gradient: the gradient of some scalar with respect to ``self`` (same
                 shape). May be omitted only when ``self`` has one element.
             retain_graph: keep the saved arrays so ``backward`` can run again
                 through the same graph. By default they are freed as soon as
@@ -508,17 +508,17 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph to differentiate")
-        if grad is None:
+        if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can be created implicitly only for one-element outputs; "
-                    f"this tensor has shape {self.shape}, so pass grad= of that shape"
+                    f"this tensor has shape {self.shape}, so pass gradient= of that shape"
                 )
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(_values(grad), dtype=self.dtype)
+            grad = np.asarray(_values(gradient), dtype=self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
 
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(_topological_order(self)):
@@ -879,7 +879,7 @@ class Tensor:
         return (Tensor(values), *extra) if extra else Tensor(values)
 
     def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-        return bool(np.allclose(self.data, _values(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return _ew.allclose(self, other, rtol, atol, equal_nan)
 
     def relu(self) -> Tensor:
         from npgrad.nn import functional as F

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 
-def check(ours, theirs, rtol):
+def check(ours, theirs, rtol, acc_tol=0.02):
     history = np.array(ours["history"])
     assert np.all(np.isfinite(history))
     if theirs is not None:
         np.testing.assert_allclose(history, theirs["history"], rtol=rtol)
-        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.02
+        assert abs(ours["test_acc"] - theirs["test_acc"]) <= acc_tol
     return history
 
 
@@ -97,3 +97,49 @@ def test_cs231n_barebones_convnet(compat, fashion_subset):
     ours, theirs = compat.run_both("cs231n_barebones", **fashion_subset)
     history = check(ours, theirs, rtol=1e-3)
     assert history[-1] < history[0]
+
+
+def test_linear_regression_from_scratch(compat):
+    ours, theirs = compat.run_both("linear_regression_scratch")
+    assert ours["first_batch"] == ((10, 2), (10, 1))
+    history = check(ours, theirs, rtol=1e-4)
+    assert history[-1] < 1e-3 < history[0]
+    np.testing.assert_allclose(ours["recovered"], [2, -3.4, 4.2], atol=0.01)  # it finds the true w and b
+    if theirs is not None:
+        np.testing.assert_allclose(ours["recovered"], theirs["recovered"], rtol=1e-5)
+
+
+def test_autograd_basics(compat):
+    ours, theirs = compat.run_both("autograd_basics")
+    assert ours["checks"] and all(ours["checks"].values()), ours["checks"]
+    history = check(ours, theirs, rtol=1e-6)
+    np.testing.assert_array_equal(history[:15], [0, 4, 8, 12, 1, 1, 1, 1, 0, 2, 4, 6, 3, 6, 9])
+    assert history[16] == 2.0 ** 12 * 100  # a = -0.3: b = 2a doubled 11 times, then the else branch's 100
+    np.testing.assert_allclose(history[17:], np.cos(np.linspace(-3, 3, 7)), rtol=1e-6)
+    if theirs is not None:
+        assert theirs["checks"] == ours["checks"]
+
+
+def test_mlp_with_dropout_weight_decay_groups_and_multistep_lr(compat, fashion_subset):
+    ours, theirs = compat.run_both("mlp_dropout_concise", **fashion_subset)
+    assert ours["train_outputs_differ"] and ours["eval_outputs_equal"]
+    np.testing.assert_allclose(ours["lrs"], [0.1, 0.5, 0.5, 0.25, 0.25, 0.125])  # the warm-up edit, then the milestones
+    assert [g["weight_decay"] for g in ours["trainer"].param_groups] == [1e-3, 0]  # the second group takes the default
+    history = np.array(ours["history"])
+    assert history[-1] < 0.6 * history[0] and ours["test_acc"] > 0.5
+    if theirs is not None:
+        np.testing.assert_allclose(ours["start_logits"], theirs["start_logits"], rtol=1e-5, atol=1e-6)
+        assert theirs["lrs"] == ours["lrs"]
+        # Dropout masks and shuffling come from each framework's own generator, so only the noise
+        # is shared: over seeds 0-3 each framework's epoch losses spread by up to 15%, accuracy by 0.08.
+        np.testing.assert_allclose(history, theirs["history"], rtol=0.2)
+        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.1
+
+
+def test_nin_with_cosine_annealing(compat, fashion_subset):
+    ours, theirs = compat.run_both("nin_concise", **fashion_subset)
+    assert [shape for _, shape in ours["layer_shapes"]] == [
+        (1, 16, 28, 28), (1, 16, 13, 13), (1, 24, 13, 13), (1, 24, 6, 6), (1, 10, 6, 6), (1, 10, 1, 1), (1, 10)]
+    np.testing.assert_allclose(ours["lrs"], 0.05 * (1 + np.cos(np.pi * np.arange(3) / 3)))
+    history = check(ours, theirs, rtol=2e-3)  # measured: 4e-4 (float32 rounding through 24 batch-norm steps)
+    assert history[-1] < 0.9 * history[0] and ours["test_acc"] > 0.2

@@ -40,6 +40,8 @@ def test_pow_both_ways():
         ("log", npgrad.log, np.log, POS),
         ("sqrt", npgrad.sqrt, np.sqrt, POS),
         ("abs", npgrad.abs, np.abs, A),
+        ("sin", npgrad.sin, np.sin, A),
+        ("cos", npgrad.cos, np.cos, A),
         ("clip", lambda t: npgrad.clip(t, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), A),
         ("rsub", lambda t: 1.0 - t, lambda a: 1.0 - a, A),
         ("rdiv", lambda t: 1.0 / t, lambda a: 1.0 / a, POS),
@@ -47,6 +49,8 @@ def test_pow_both_ways():
 )
 def test_unary_ops(name, op, ref, x):
     torch_op = op if name in ("neg", "rsub", "rdiv") else None
+    if name in ("sin", "cos"):
+        torch_op = lambda t: getattr(__import__("torch"), name)(t)  # noqa: E731
     check_op(op, x, reference=ref, torch_op=torch_op)
 
 
@@ -119,3 +123,18 @@ def test_masked_fill_puts_the_value_where_the_mask_is_true_with_no_gradient_ther
     check_op(lambda t: t.masked_fill(mask, -1.0), x, reference=lambda a: np.where(mask, -1.0, a))
     with pytest.raises(TypeError, match="mask must be a bool tensor"):
         npgrad.tensor(x).masked_fill(npgrad.tensor([1, 0, 1]), 0.0)
+
+
+def test_allclose_is_numpys_test_with_pytorchs_defaults():
+    a = npgrad.tensor([1.0, 2.0])
+    assert npgrad.allclose(a, a + 1e-6) and not npgrad.allclose(a, a + 1e-3)
+    assert npgrad.allclose(a, np.array([1.0, 2.0]), rtol=0, atol=0)
+    assert npgrad.allclose(npgrad.tensor([[1.0], [1.0]]), npgrad.ones(2, 3))  # broadcasting
+    nan = npgrad.tensor([float("nan")])
+    assert not npgrad.allclose(nan, nan) and npgrad.allclose(nan, nan, equal_nan=True)
+
+
+def test_equal_needs_the_same_shape_and_elements():
+    a = npgrad.tensor([1.0, 2.0])
+    assert npgrad.equal(a, a.clone()) and not npgrad.equal(a, a + 1e-6)
+    assert not npgrad.equal(npgrad.ones(1, 2), npgrad.ones(2))  # no broadcasting, unlike allclose

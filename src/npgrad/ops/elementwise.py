@@ -163,6 +163,34 @@ class Sqrt(Function):
         return dout / (2 * out)
 
 
+class Sin(Function):
+    """out = sin x;  dx = dout * cos x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return dout * np.cos(x)
+
+
+class Cos(Function):
+    """out = cos x;  dx = -dout * sin x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return -dout * np.sin(x)
+
+
 class Abs(Function):
     """out = |x|;  dx = dout * sign(x)  (0 at x = 0, like PyTorch)"""
 
@@ -275,6 +303,16 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(_tensor(x))
 
 
+def sin(x: Tensor) -> Tensor:
+    """Sine (radians), element-wise."""
+    return Sin.apply(_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    """Cosine (radians), element-wise."""
+    return Cos.apply(_tensor(x))
+
+
 def abs(x: Tensor) -> Tensor:
     """Absolute value, element-wise (gradient 0 at 0)."""
     return Abs.apply(_tensor(x))
@@ -340,3 +378,15 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask.dtype}")
     return where(np.broadcast_to(mask, x.shape), value, x)
+
+
+def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether ``|input - other| <= atol + rtol * |other|`` everywhere, with broadcasting (``torch.allclose``)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Any, other: Any) -> bool:
+    """Whether the two have the same shape and the same elements (``torch.equal``; no broadcasting)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return a.shape == b.shape and bool(np.array_equal(a, b))
