@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -364,6 +365,42 @@ def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, mon
     for key, value in weights[0].items():
         np.testing.assert_allclose(weights[1][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
     assert main(["eval", str(two)]) == 0
+
+
+# `npgrad train` on the ranks of an mpiexec job, where rank `STUCK_RANK` hangs (a sleep standing for
+# an endless loop or a dead disk) at global step `STUCK_STEP` + 1: the others wait in a collective.
+STUCK_TRAIN = """
+    import sys, time
+    import npgrad.distributed as dist
+    from npgrad.cli import main
+    from npgrad.train import loop
+    out, stuck_rank, stuck_step = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    train_step, steps = loop.train_step, []
+
+    def train_step_that_hangs(*args):
+        steps.append(1)
+        if len(steps) > stuck_step and dist.get_rank() == stuck_rank:
+            time.sleep(600)
+        return train_step(*args)
+
+    loop.train_step = train_step_that_hangs
+    sys.exit(main(["train", "--out", out, "--epochs", "3", "--limit-batches", "2", "--batch-size", "8", "--no-progress",
+                   "--model", "mlp", "--model-arg", "hidden_dims=[16]"]))
+"""
+
+
+@pytest.mark.mpi
+def test_a_stuck_rank_times_out_and_the_job_ends_with_the_last_checkpoint_intact(mpirun, tmp_path, monkeypatch):
+    monkeypatch.setenv("NPGRAD_DIST_TIMEOUT", "2")
+    start = time.monotonic()
+    done = mpirun(STUCK_TRAIN, argv=[str(tmp_path), "1", "2"], check=False)  # rank 1 hangs in epoch 2
+    elapsed = time.monotonic() - start
+    assert done.returncode != 0
+    assert "npgrad.distributed: rank 0 of 2: all_reduce(op='max') timed out after 2.0 s (timeout 0:00:02" in done.stderr
+    assert "aborting the job" in done.stderr and "epoch 1/3" in done.stdout and "epoch 2/3" not in done.stdout
+    assert elapsed < 40, elapsed
+    checkpoint = load_checkpoint(_run_dir(tmp_path) / "last.safetensors")  # epoch 1's, whole
+    assert checkpoint["epoch"] == 1 and len(checkpoint["history"]) == 1
 
 
 def test_scheduler_arg_errors_and_a_read_only_run_folder_are_one_line(tmp_path, capsys, monkeypatch):

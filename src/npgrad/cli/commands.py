@@ -551,7 +551,6 @@ def _abort_other_ranks(code: int) -> None:
     from npgrad import distributed as dist
 
     if dist.is_initialized() and dist.get_world_size() > 1:
-        sys.stderr.flush()
         dist.abort(code)
 
 
