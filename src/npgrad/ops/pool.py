@@ -84,16 +84,33 @@ class MaxPool2d(Function):
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         (argmax,) = ctx.saved
         x_shape, kernel_size, stride, padding, out_size = ctx.params
-        kw = kernel_size[1]
+        if stride[0] < kernel_size[0] or stride[1] < kernel_size[1]:
+            # Overlapping windows: dx[the input each output's argmax names] += dout, one scatter (add.at sums the
+            # repeats) instead of kh*kw masked passes over dout: 3-4x faster at 3x3/2 on (128, 64, 16, 16).
+            (N, C, H, W), (ph, pw) = x_shape, padding
+            dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
+            np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride).reshape(-1), dout.reshape(-1))
+            return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W]) if ph or pw else dxp
 
-        def add(i, j, target, overlapping):
-            routed = argmax == i * kw + j
-            if overlapping:
-                target += dout * routed
-            else:
-                np.multiply(dout, routed, out=target)
+        def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
+            np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
 
-        return _scatter_windows(add, x_shape, kernel_size, stride, padding, out_size, dout.dtype)
+        return _scatter_windows(write, x_shape, kernel_size, stride, padding, out_size, dout.dtype)
+
+
+def _flat_argmax(argmax: np.ndarray, padded_shape, kernel_size, stride) -> np.ndarray:
+    """Window offsets argmax (N, C, Ho, Wo), i*kw + j, as flat indices into the padded input (N, C, Hp, Wp).
+
+    Output (n, c, h, w) at offset (i, j) read xp[n, c, h*sh + i, w*sw + j]; int32 when it fits (half the traffic).
+    """
+    N, C, Hp, Wp = padded_shape
+    Ho, Wo = argmax.shape[2:]
+    index_type = np.int32 if N * C * Hp * Wp < 2**31 else np.intp
+    offset_index = (np.arange(kernel_size[0])[:, None] * Wp + np.arange(kernel_size[1])).astype(index_type).ravel()
+    index = offset_index[argmax]  # (N, C, Ho, Wo): i*Wp + j
+    index += (np.arange(Ho, dtype=index_type) * (stride[0] * Wp))[:, None] + np.arange(Wo, dtype=index_type) * stride[1]
+    index += (np.arange(N * C, dtype=index_type) * (Hp * Wp)).reshape(N, C, 1, 1)
+    return index
 
 
 class AvgPool2d(Function):
