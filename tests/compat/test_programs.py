@@ -169,3 +169,13 @@ def test_densenet_with_one_cycle(compat, fashion_subset):
         np.testing.assert_allclose(lrs, theirs["lrs"], rtol=1e-12)
         np.testing.assert_allclose(momenta, theirs["momenta"], rtol=1e-12)
         assert ours["num_parameters"] == theirs["num_parameters"]
+
+
+def test_cs231n_module_and_sequential_api(compat, fashion_subset):
+    ours, theirs = compat.run_both("cs231n_module_api", **fashion_subset)
+    assert ours["scores_size"] == (64, 10)
+    history = check(ours, theirs, rtol=1e-4)  # measured: 2e-6
+    assert history[1] < history[0] and history[3] < history[2]  # both models learn
+    assert ours["test_acc"] > 0.3
+    if theirs is not None:
+        assert ours["part3_acc"] == theirs["part3_acc"]  # the sampler's order differs, the count does not
