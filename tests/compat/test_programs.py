@@ -179,3 +179,10 @@ def test_cs231n_module_and_sequential_api(compat, fashion_subset):
     assert ours["test_acc"] > 0.3
     if theirs is not None:
         assert ours["part3_acc"] == theirs["part3_acc"]  # the sampler's order differs, the count does not
+
+
+def test_googlenet_inception_with_exponential_lr(compat, fashion_subset):
+    ours, theirs = compat.run_both("googlenet_concise", **fashion_subset)
+    assert ours["block_shapes"] == [(1, 16, 14, 14), (1, 44, 7, 7), (1, 44, 1, 1), (1, 44), (1, 10)]
+    history = check(ours, theirs, rtol=1e-3)  # measured: 5e-5
+    assert history[-1] < 0.9 * history[0] and ours["test_acc"] > 0.2
