@@ -186,3 +186,18 @@ def test_googlenet_inception_with_exponential_lr(compat, fashion_subset):
     assert ours["block_shapes"] == [(1, 16, 14, 14), (1, 44, 7, 7), (1, 44, 1, 1), (1, 44), (1, 10)]
     history = check(ours, theirs, rtol=1e-3)  # measured: 5e-5
     assert history[-1] < 0.9 * history[0] and ours["test_acc"] > 0.2
+
+
+def test_vgg_with_lazy_layers_gradient_clipping_and_lambda_lr(compat, fashion_subset):
+    ours, theirs = compat.run_both("vgg_lazy", **fashion_subset)
+    assert [shape for _, _, shape in ours["layer_summary"]] == [
+        (1, 8, 14, 14), (1, 16, 7, 7), (1, 32, 3, 3), (1, 288), (1, 64), (1, 64), (1, 10)]
+    assert ours["layer_summary"][4][:2] == ("fc1", "Linear") and ours["num_convs"] == 4  # the lazy layers became eager
+    assert ours["lrs"] == pytest.approx([0.025, 0.05, 0.025])
+    grad_norms = np.array(ours["grad_norms"])
+    assert (grad_norms > 2.0).sum() > 5  # the clipping did act
+    history = check(ours, theirs, rtol=1e-4)  # measured: 8e-8
+    assert history[-1] < 0.7 * history[0] and ours["test_acc"] > 0.3
+    if theirs is not None:
+        assert theirs["layer_summary"] == ours["layer_summary"]
+        np.testing.assert_allclose(grad_norms, theirs["grad_norms"], rtol=1e-4)  # the norms clip_grad_norm_ returns
