@@ -123,17 +123,18 @@ def test_autograd_basics(compat):
 def test_mlp_with_dropout_weight_decay_groups_and_multistep_lr(compat, fashion_subset):
     ours, theirs = compat.run_both("mlp_dropout_concise", **fashion_subset)
     assert ours["train_outputs_differ"] and ours["eval_outputs_equal"]
-    np.testing.assert_allclose(ours["lrs"], [0.1, 0.5, 0.5, 0.25, 0.25, 0.125])  # the warm-up edit, then the milestones
+    np.testing.assert_allclose(ours["lrs"], [0.04, 0.2, 0.2, 0.1, 0.1, 0.05])  # the warm-up edit, then the milestones
     assert [g["weight_decay"] for g in ours["trainer"].param_groups] == [1e-3, 0]  # the second group takes the default
     history = np.array(ours["history"])
     assert history[-1] < 0.6 * history[0] and ours["test_acc"] > 0.5
     if theirs is not None:
         np.testing.assert_allclose(ours["start_logits"], theirs["start_logits"], rtol=1e-5, atol=1e-6)
         assert theirs["lrs"] == ours["lrs"]
-        # Dropout masks and shuffling come from each framework's own generator, so only the noise
-        # is shared: over seeds 0-3 each framework's epoch losses spread by up to 15%, accuracy by 0.08.
-        np.testing.assert_allclose(history, theirs["history"], rtol=0.2)
-        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.1
+        # Dropout masks and shuffling come from each framework's own generator, so only the noise is
+        # shared: over seeds 0-4 the epoch losses spread by up to 11% (npgrad) and 12% (PyTorch),
+        # accuracy by 0.06; npgrad and PyTorch from the same weights differ by 4% and 0.008.
+        np.testing.assert_allclose(history, theirs["history"], rtol=0.15)
+        assert abs(ours["test_acc"] - theirs["test_acc"]) <= 0.06
 
 
 def test_nin_with_cosine_annealing(compat, fashion_subset):
