@@ -65,8 +65,8 @@ class SharedStart:
         return self.calls[self.position - 1]
 
     def start(self, *things: Any) -> None:
-        recorded = self._next([{k: np.array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
-                               else np.array(t.detach().numpy()) for t in things])
+        recorded = self._next([{k: _array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
+                               else _array(t) for t in things])
         if not self.replaying:
             return
         for thing, value in zip(things, recorded):
@@ -78,6 +78,11 @@ class SharedStart:
 
     def same_split(self, *indices: Any) -> tuple[np.ndarray, ...]:
         return tuple(self._next([np.asarray(i, dtype=np.int64) for i in indices]))
+
+
+def _array(value: Any) -> np.ndarray:
+    """A copy of a tensor of either framework (npgrad's state dicts hold NumPy arrays already)."""
+    return np.array(value.detach().numpy() if hasattr(value, "detach") else value)
 
 
 def run_program(name: str, framework: str, shared: SharedStart, **inputs: Any) -> dict[str, Any]:

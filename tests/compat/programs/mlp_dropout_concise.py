@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils import data
 
 torch.manual_seed(0)
-batch_size, lr, wd = 32, 0.5, 1e-3
+batch_size, lr, wd = 32, 0.2, 1e-3
 dropout1, dropout2 = 0.2, 0.5
 train_iter = data.DataLoader(data.TensorDataset(torch.tensor(train_images), torch.tensor(train_labels)),
                              batch_size, shuffle=True)
@@ -24,7 +24,7 @@ net = nn.Sequential(nn.Flatten(),
 
 def init_weights(m):
     if type(m) == nn.Linear:
-        nn.init.normal_(m.weight, std=0.05)
+        nn.init.normal_(m.weight, std=0.1)
         nn.init.zeros_(m.bias)
 
 
