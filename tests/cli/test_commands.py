@@ -345,8 +345,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 @pytest.mark.mpi
-def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, monkeypatch):
-    """2 ranks x half the batch = 1 process (history, weights); the checkpoint resumes and evaluates without MPI."""
+def test_nproc_2_trains_like_one_process_and_resumes_on_one_and_the_other_way(tmp_path, capfd, monkeypatch):
+    """2 ranks x half the batch = 1 process (history, weights); a checkpoint of 2 ranks resumes (and evaluates)
+    on 1 without MPI, one of 1 resumes on 2: both finish like 2 epochs on one process."""
     pytest.importorskip("mpi4py")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
                                                       os.environ.get("PYTHONPATH", "")]))
@@ -358,12 +359,18 @@ def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, mon
     assert "batch 32 (2 processes x 16)" in output.out
     two = _run_dir(tmp_path / "two")
     assert main(["train", "--resume", str(two), "--epochs", "2"]) == 0  # the second epoch on one process
-    records = [json.loads((run / "history.json").read_text()) for run in (one, two)]
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
-        np.testing.assert_allclose([r[key] for r in records[1]], [r[key] for r in records[0]], rtol=2e-4, err_msg=key)
-    weights = [load_checkpoint(run / "last.safetensors")["model"] for run in (one, two)]
-    for key, value in weights[0].items():
-        np.testing.assert_allclose(weights[1][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
+    _train(capfd, tmp_path / "three", "--epochs", "1", *common)
+    three = _run_dir(tmp_path / "three")
+    assert main(["train", "--resume", str(three), "--epochs", "2", "--nproc", "2"]) == 0  # the second on two
+    assert "batch 32 (2 processes x 16)" in capfd.readouterr().out
+    records = [json.loads((run / "history.json").read_text()) for run in (one, two, three)]
+    checkpoints = [load_checkpoint(run / "last.safetensors") for run in (one, two, three)]
+    assert [c["processes"] for c in checkpoints] == [1, 1, 2]
+    for resumed, checkpoint in zip(records[1:], checkpoints[1:]):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            np.testing.assert_allclose([r[key] for r in resumed], [r[key] for r in records[0]], rtol=2e-4, err_msg=key)
+        for key, value in checkpoints[0]["model"].items():
+            np.testing.assert_allclose(checkpoint["model"][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
     assert main(["eval", str(two)]) == 0
 
 
