@@ -171,6 +171,29 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(t
     assert all(np.isfinite(v).all() for v in _params(trainer).values())  # the bad step was never applied
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_input_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path, bad):
+    trainer, train, val = _setup(tmp_path)
+    batches = []
+
+    def poisoning(x, rng):  # one pixel of the 7th training batch (epoch 2, step 3) is NaN or infinite
+        x = transforms.ToFloat()(x, rng)
+        if trainer.model.training:
+            batches.append(1)
+            if len(batches) == 7:
+                x[1, 0, 2, 2] = bad
+        return x
+
+    train.transform = poisoning
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at epoch 2, step 3 .*last.safetensors \(epoch 1\)"):
+        trainer.fit(train, val, epochs=3)
+    state = load_checkpoint(tmp_path / "last.safetensors")
+    assert (state["epoch"], state["step"]) == (1, 0) and len(state["history"]) == 1
+    assert all(np.isfinite(v).all() for v in state["model"].values())
+    assert all(np.isfinite(p.data).all() for p in trainer.model.parameters())  # the bad step was never applied
+    assert {k for k, v in trainer.model.state_dict().items() if not np.isfinite(v).all()} == set()
+
+
 def test_early_stopping_when_accuracy_stops_improving(tmp_path):
     trainer, train, val = _setup(tmp_path, lr=1e-9, early_stopping=2)  # too small to change anything
     trainer.fit(train, val, epochs=10)
