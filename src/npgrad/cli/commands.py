@@ -264,8 +264,6 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from npgrad.train import NonFiniteLossError
-
     options = _train_options(args)
     if args.print_config:
         if args.resume is not None:
@@ -278,6 +276,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = session.resume_session(args.resume, options)
     else:
         run = session.new_session(options)
+    with run:  # holds the run folder's lock until training ends
+        return _train_session(run, args)
+
+
+def _train_session(run: session.Session, args: argparse.Namespace) -> int:
+    from npgrad.train import NonFiniteLossError
+
     trainer = run.trainer(progress=_progress(args))
     c, spec = run.config, run.config.data_spec
     say = _printer(run.is_main)
