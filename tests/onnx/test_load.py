@@ -71,6 +71,61 @@ def test_pytorch_export_runs_and_trains_in_npgrad(name, options, tmp_path):
     assert after < before
 
 
+class Ops(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+ROUND_TRIPS = {
+    "max pool ceil mode, dilation 2": lambda x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True),
+    "avg pool ceil mode, padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+    "avg pool ceil mode, no padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                                            count_include_pad=False),
+}
+
+
+@pytest.mark.parametrize("case", ROUND_TRIPS)
+def test_npgrad_pooling_round_trips(case, tmp_path):
+    model = Ops(ROUND_TRIPS[case])
+    npgrad_onnx.export(model, np.zeros((1, 3, 9, 8), np.float32), tmp_path / "m.onnx")
+    x = npgrad.Tensor(np.random.default_rng(3).standard_normal((2, 3, 9, 8)).astype(np.float32))
+    np.testing.assert_allclose(npgrad_onnx.load(tmp_path / "m.onnx")(x).data, model(x).data, atol=1e-6)
+
+
+@pytest.mark.parametrize("op_type, attributes", [
+    ("MaxPool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),  # drops a row window
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 1], dilations=[1, 2], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+])
+def test_onnx_ceil_mode_pooling_runs_as_in_onnxruntime(op_type, attributes, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    h = onnx.helper
+    graph = h.make_graph([h.make_node(op_type, ["x"], ["y"], **attributes)], "g",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3, 7, 6])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 22)]), str(tmp_path / "g.onnx"))
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    expected = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(x)).data
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_average_pool_with_dilations_is_refused(tmp_path):
+    h = onnx.helper
+    node = h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 6, 6])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 22)]), str(tmp_path / "g.onnx"))
+    with pytest.raises(UnsupportedError, match=r"AveragePool with dilations \[2, 2\] is not supported"):
+        npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(np.zeros((1, 1, 6, 6), np.float32)))
+
+
 def test_unsupported_operators_are_listed_at_once(tmp_path):
     h = onnx.helper
     graph = h.make_graph(

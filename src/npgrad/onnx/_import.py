@@ -126,15 +126,18 @@ def _layer_norm(m, node, inputs, a):
 
 @executor("MaxPool", "AveragePool")
 def _pool(m, node, inputs, a):
+    """ONNX's pooling output sizes and divisors are PyTorch's, ``ceil_mode`` included."""
     _check_auto_pad(node.op_type, a)
-    if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])):
-        raise UnsupportedError(f"onnx.load: {node.op_type} with ceil_mode or dilations is not supported")
     kernel = _pair(a["kernel_shape"], 1)
     stride = _pair(a.get("strides"), 1)
     padding = _symmetric_pads(node.op_type, a.get("pads"))
+    dilation = _pair(a.get("dilations"), 1)
+    ceil_mode = bool(a.get("ceil_mode", 0))
     if node.op_type == "MaxPool":
-        return F.max_pool2d(inputs[0], kernel, stride, padding)
-    return F.avg_pool2d(inputs[0], kernel, stride, padding, count_include_pad=bool(a.get("count_include_pad", 0)))
+        return F.max_pool2d(inputs[0], kernel, stride, padding, dilation, ceil_mode)
+    if dilation != (1, 1):
+        raise UnsupportedError(f"onnx.load: AveragePool with dilations {list(dilation)} is not supported")
+    return F.avg_pool2d(inputs[0], kernel, stride, padding, ceil_mode, count_include_pad=bool(a.get("count_include_pad", 0)))
 
 
 @executor("GlobalAveragePool")
