@@ -117,6 +117,13 @@ OP_CASES = {
     "avg pool divisor_override, ceil mode": (
         lambda x, m: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False, divisor_override=4), {},
         (2, 3, 7, 6)),
+    "local response norm, AlexNet's": (lambda x, m: m.lrn(x), dict(lrn=nn.LocalResponseNorm(5)), (2, 7, 4, 3)),
+    "local response norm, odd size, large alpha": (lambda x, m: F.local_response_norm(x, 3, 2.0, 0.75, 1.5), {},
+                                                   (2, 5, 4, 3)),
+    "local response norm, even size (as a convolution)": (lambda x, m: F.local_response_norm(x, 4, 2.0, 0.6, 1.5), {},
+                                                          (2, 6, 4, 3)),
+    "local response norm, 3-D input, size > C": (lambda x, m: F.local_response_norm(x.reshape(x.shape[0], 3, -1), 6, 1.0),
+                                                 {}, (2, 3, 4, 3)),
     "adaptive avg pool, uneven bins": (lambda x, m: F.adaptive_avg_pool2d(x, (3, 4)), {}, (2, 3, 7, 9)),
     "global average pool": (lambda x, m: F.adaptive_avg_pool2d(x, 1), {}, (2, 3, 7, 9)),
     "layer norm": (lambda x, m: m.ln(x), dict(ln=nn.LayerNorm([7, 9])), (2, 3, 7, 9)),

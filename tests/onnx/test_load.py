@@ -9,6 +9,7 @@ import npgrad
 from npgrad import nn
 from npgrad.errors import DataError, MissingFileError, UnsupportedError
 from npgrad.nn import functional as F
+from npgrad.testing import naive
 
 onnx = pytest.importorskip("onnx")
 from npgrad import onnx as npgrad_onnx  # noqa: E402
@@ -85,6 +86,8 @@ ROUND_TRIPS = {
     "avg pool ceil mode, padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
     "avg pool ceil mode, no padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
                                                                             count_include_pad=False),
+    "local response norm, odd size (ONNX's LRN)": lambda x: F.local_response_norm(x, 3, 2.0, 0.75, 1.5),
+    "local response norm, even size (a convolution)": lambda x: F.local_response_norm(x, 2, 2.0, 0.75, 1.5),
 }
 
 
@@ -114,6 +117,36 @@ def test_onnx_ceil_mode_pooling_runs_as_in_onnxruntime(op_type, attributes, tmp_
     got = npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(x)).data
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_pytorch_export_of_ceil_mode_pooling_runs_in_npgrad(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, ceil_mode=True),
+                              torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True), torch.nn.Flatten()).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 11)).astype(np.float32)
+    torch.onnx.export(net, (torch.from_numpy(x),), str(tmp_path / "net.onnx"), dynamo=False)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    with npgrad.no_grad():
+        got = npgrad_onnx.load(tmp_path / "net.onnx")(npgrad.Tensor(x)).data
+    assert got.shape == expected.shape == (2, 54)  # ceil mode: 10x9 -> 5x4 -> 3x3 (floor mode: 4x4 -> 2x2)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_onnx_lrn_of_even_size_uses_onnx_window(tmp_path):
+    """ONNX's even-size window leans forward (c - 1 .. c + 2 for size 4), PyTorch's backward (c - 2 .. c + 1)."""
+    h = onnx.helper
+    graph = h.make_graph([h.make_node("LRN", ["x"], ["y"], size=4, alpha=2.0, beta=0.75, bias=1.5)], "g",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 6, 3, 2])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 6, 3, 2])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 18)]), str(tmp_path / "g.onnx"))
+    x = np.random.default_rng(5).standard_normal((2, 6, 3, 2))
+    got = npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(x)).data
+    flipped = naive.local_response_norm_forward(x[:, ::-1], 4, 2.0, 0.75, 1.5)[:, ::-1]  # the mirrored window
+    np.testing.assert_allclose(got, flipped, rtol=1e-12)
+    assert not np.allclose(got, naive.local_response_norm_forward(x, 4, 2.0, 0.75, 1.5))
 
 
 def test_average_pool_with_dilations_is_refused(tmp_path):

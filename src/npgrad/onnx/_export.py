@@ -214,6 +214,22 @@ def _avg_pool(b: GraphBuilder, call: _function.Call) -> str:
     return b.node("Mul", [out, b.constant(np.asarray(counts / override, dtype=x.dtype))])
 
 
+@converter(norm.LocalResponseNorm)
+def _local_response_norm(b: GraphBuilder, call: _function.Call) -> str:
+    """ONNX's LRN where its window is npgrad's (odd sizes; onnxruntime runs no even ones), else the definition:
+    the squares' window sums as a (size, 1) convolution over the channels of (N, 1, C, L)."""
+    x, k = call.args[0], call.kwargs
+    size, alpha, beta, bias, before = k["size"], k["alpha"], k["beta"], k["k"], k["before"]
+    if size % 2 and before == (size - 1) // 2:
+        return b.node("LRN", [b.value(x)], size=size, alpha=alpha, beta=beta, bias=bias)
+    squares = b.node("Mul", [b.value(x), b.value(x)])
+    columns = b.node("Reshape", [squares, b.ints(b.batch_shape([x.shape[0], 1, x.shape[1], -1], "local_response_norm"))])
+    weight = b.constant(np.full((1, 1, size, 1), alpha / size, dtype=x.dtype))
+    sums = b.node("Conv", [columns, weight], kernel_shape=[size, 1], pads=[before, 0, size - 1 - before, 0])
+    scale = b.node("Add", [b.node("Reshape", [sums, b.node("Shape", [b.value(x)])]), b.constant(np.asarray(bias, x.dtype))])
+    return b.node("Div", [b.value(x), b.node("Pow", [scale, b.constant(np.asarray(beta, x.dtype))])])
+
+
 @converter(pool.AdaptiveAvgPool2d)
 def _adaptive_avg_pool(b: GraphBuilder, call: _function.Call) -> str:
     """Uneven bins: out = A_h @ x @ A_w^T with npgrad's own averaging matrices (exact)."""

@@ -23,7 +23,7 @@ import numpy as np
 from npgrad.errors import DataError, MissingFileError, UnsupportedError
 from npgrad.nn import functional as F
 from npgrad.nn.module import Module, Parameter
-from npgrad.ops import conv
+from npgrad.ops import conv, norm
 from npgrad.tensor import Tensor
 
 Values = dict[str, Any]  # ONNX value name -> Tensor (data) or ndarray (shapes, axes)
@@ -122,6 +122,15 @@ def _layer_norm(m, node, inputs, a):
     axis = int(a.get("axis", -1)) % x.ndim
     bias = inputs[2] if len(inputs) > 2 else None
     return F.layer_norm(x, x.shape[axis:], inputs[1], bias, eps=float(a.get("epsilon", 1e-5)))
+
+
+@executor("LRN")
+def _lrn(m, node, inputs, a):
+    """ONNX's window runs from c - (size - 1) // 2 (PyTorch's from c - size // 2: the same for odd sizes)."""
+    size = int(a["size"])
+    return norm.LocalResponseNorm.apply(inputs[0], size=size, alpha=float(a.get("alpha", 1e-4)),
+                                        beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0)),
+                                        before=(size - 1) // 2)
 
 
 @executor("MaxPool", "AveragePool")
