@@ -91,7 +91,8 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         (argmax,) = ctx.saved
-        kw = ctx.params[1][1]
+        x_shape, kernel_size, stride, dilation, pads, out_size = ctx.params
+        kw = kernel_size[1]
 
         def add(i, j, target, overlapping):
             routed = argmax == i * kw + j
@@ -100,7 +101,7 @@ class MaxPool2d(Function):
             else:
                 np.multiply(dout, routed, out=target)
 
-        return _scatter_windows(add, *ctx.params, dout.dtype)
+        return _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dout.dtype)
 
 
 def _plane_indices(argmax, x_shape, kernel_size, stride, dilation, pads, out_size) -> np.ndarray:

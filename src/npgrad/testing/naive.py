@@ -15,7 +15,8 @@ Conventions shared by all functions:
 * ``padding``: an int, a pair (h, w) applied on both sides, or a 4-tuple
   (top, bottom, left, right) for asymmetric padding (what ``padding='same'`` means
   for an even kernel).
-* Output size along an axis: Ho = floor((H + pad_top + pad_bottom - d*(k - 1) - 1) / s) + 1.
+* Output size along an axis: Ho = floor((H + pad_top + pad_bottom - d*(k - 1) - 1) / s) + 1
+  (pooling's ``ceil_mode`` rounds up instead, PyTorch's rule in `_pool_out_size`).
 """
 
 from __future__ import annotations
