@@ -19,6 +19,10 @@ keyword argument is passed through unchanged. ``backward`` returns one gradient
 (or ``None``) per positional argument of ``forward``, in order; keyword
 arguments never receive gradients. A single gradient may be returned bare
 instead of as a 1-tuple.
+
+``forward`` may also return a tuple ``(output, *extras)``: the extras are
+non-differentiable side outputs (max pooling's indices, say), returned by
+``apply`` after the output as Tensors that never require grad.
 """
 
 from __future__ import annotations
@@ -92,13 +96,19 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        """Run ``forward`` on the inputs' arrays and record the op for autograd."""
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` on the inputs' arrays and record the op for autograd.
+
+        Returns the output Tensor, or ``(output, *extras)`` when ``forward`` returned a tuple.
+        """
         recording = is_grad_enabled()  # under no_grad nothing needs a gradient: kernels save nothing for backward
         needs_grad = tuple(recording and isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs_grad)
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *arrays, **kwargs)
+        extras = ()
+        if isinstance(out, tuple):
+            out, *extras = out
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
         result = Tensor(out)
@@ -107,7 +117,7 @@ class Function:
             result._node = (cls, ctx, tuple(a if isinstance(a, Tensor) else None for a in args))
         if _calls is not None:
             _calls.append(Call(cls, args, kwargs, result))
-        return result
+        return (result, *(Tensor(np.asarray(extra)) for extra in extras)) if extras else result
 
 
 # tensor.py imports the operators, which import this module: bind Tensor last.

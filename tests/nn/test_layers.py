@@ -30,6 +30,11 @@ LAYERS = [
     (lambda: nn.AvgPool2d(3, 1, 1, count_include_pad=False), (1, 2, 5, 5),
      lambda m, x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)),
     (lambda: nn.AvgPool2d(2), (2, 2, 4, 6), lambda m, x: F.avg_pool2d(x, 2, 2)),
+    (lambda: nn.MaxPool2d(3, 2, 1, 2, ceil_mode=True), (1, 2, 8, 9),
+     lambda m, x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True)),
+    (lambda: nn.AvgPool2d(3, 2, 1, True, False, 4), (2, 2, 6, 7),  # PyTorch's positional order
+     lambda m, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False, divisor_override=4)),
+    (lambda: nn.LocalResponseNorm(3, 0.5, 0.75, 2.0), (2, 5, 3, 4), lambda m, x: F.local_response_norm(x, 3, 0.5, 0.75, 2.0)),
     (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7), lambda m, x: F.adaptive_avg_pool2d(x, (2, 3))),
     (lambda: nn.LayerNorm((3, 4)), (2, 5, 3, 4), lambda m, x: F.layer_norm(x, (3, 4), m.weight, m.bias)),
     (lambda: nn.LayerNorm(4, elementwise_affine=False), (3, 4), lambda m, x: F.layer_norm(x, (4,))),
@@ -299,3 +304,19 @@ def test_sync_batch_norm_on_two_ranks_equals_batch_norm_of_the_whole_batch(mpiru
         for name in ("running_mean", "running_var", "num_batches_tracked"):
             np.testing.assert_allclose(getattr(sync, name).data, getattr(plain, name).data, rtol=1e-12, err_msg=name)
     """)
+
+
+def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
+    x = _x(2, 3, 7, 9)
+    out, indices = nn.MaxPool2d(2, return_indices=True)(x)
+    np.testing.assert_array_equal(out.data, F.max_pool2d(x, 2).data)
+    restored = nn.MaxUnpool2d(2)(out, indices, output_size=x.shape)
+    np.testing.assert_array_equal(restored.data, F.max_unpool2d(out, indices, 2, output_size=x.shape).data)
+
+
+@pytest.mark.parametrize("make", [lambda m: m.MaxPool2d(3, 2, 1, 2, True, True), lambda m: m.MaxPool2d(2),
+                                  lambda m: m.AvgPool2d(3, 2, 1, True, False, 2), lambda m: m.MaxUnpool2d(3, 2),
+                                  lambda m: m.LocalResponseNorm(5), lambda m: m.LocalResponseNorm(2, 1e-3, 0.5, 2)])
+def test_pool_and_lrn_reprs_match_pytorch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(make(nn)) == repr(make(torch.nn))

@@ -105,6 +105,25 @@ OP_CASES = {
     "avg pool without the padding in the divisor": (lambda x, m: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), {},
                                                     (2, 3, 9, 8)),
     "avg pool with the padding in the divisor": (lambda x, m: F.avg_pool2d(x, 3, 2, 1), {}, (2, 3, 9, 8)),
+    "max pool ceil mode, dilation 2": (lambda x, m: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True), {},
+                                       (2, 3, 9, 8)),
+    "max pool ceil mode dropping a window that would start in the padding": (
+        lambda x, m: F.max_pool2d(x, 2, 2, 1, ceil_mode=True), {}, (2, 3, 7, 6)),
+    "max pool layer, ceil mode, odd size": (lambda x, m: m.pool(x), dict(pool=nn.MaxPool2d(3, 2, ceil_mode=True)),
+                                            (1, 2, 8, 8)),
+    "avg pool ceil mode, padding in the divisor": (lambda x, m: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), {}, (2, 3, 7, 6)),
+    "avg pool ceil mode, no padding in the divisor": (
+        lambda x, m: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), {}, (2, 3, 7, 6)),
+    "avg pool divisor_override, ceil mode": (
+        lambda x, m: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False, divisor_override=4), {},
+        (2, 3, 7, 6)),
+    "local response norm, AlexNet's": (lambda x, m: m.lrn(x), dict(lrn=nn.LocalResponseNorm(5)), (2, 7, 4, 3)),
+    "local response norm, odd size, large alpha": (lambda x, m: F.local_response_norm(x, 3, 2.0, 0.75, 1.5), {},
+                                                   (2, 5, 4, 3)),
+    "local response norm, even size (as a convolution)": (lambda x, m: F.local_response_norm(x, 4, 2.0, 0.6, 1.5), {},
+                                                          (2, 6, 4, 3)),
+    "local response norm, 3-D input, size > C": (lambda x, m: F.local_response_norm(x.reshape(x.shape[0], 3, -1), 6, 1.0),
+                                                 {}, (2, 3, 4, 3)),
     "adaptive avg pool, uneven bins": (lambda x, m: F.adaptive_avg_pool2d(x, (3, 4)), {}, (2, 3, 7, 9)),
     "global average pool": (lambda x, m: F.adaptive_avg_pool2d(x, 1), {}, (2, 3, 7, 9)),
     "layer norm": (lambda x, m: m.ln(x), dict(ln=nn.LayerNorm([7, 9])), (2, 3, 7, 9)),
@@ -140,6 +159,23 @@ def test_unsupported_operator_names_the_op_and_the_module(tmp_path):
     with pytest.raises(UnsupportedError, match=r"GetItem.*'1\.0'"):
         npgrad_onnx.export(model, np.zeros((1, 3), np.float32), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("pool", [lambda x: F.max_pool2d(x, (2, 3), 2, 1, ceil_mode=True),
+                                  lambda x: F.avg_pool2d(x, (2, 3), 2, 1, ceil_mode=True)])
+def test_ceil_mode_adding_a_window_on_one_axis_and_dropping_it_on_the_other_needs_opset_22(pool, tmp_path):
+    model = Ops(lambda x, m: pool(x))  # 7 rows: ceil would start a window in the padding; 6 columns: one more window
+    x = np.zeros((2, 3, 7, 6), np.float32)
+    with pytest.raises(UnsupportedError, match=r"needs opset_version=22 or later: .* makes it \(5, 4\)"):
+        npgrad_onnx.export(model, x, tmp_path / "m.onnx")
+    assert pool(npgrad.Tensor(x)).shape[2:] == (4, 4)
+    check_export(model, x, tmp_path, opset_version=22)
+
+
+def test_max_pool_indices_do_not_export(tmp_path):
+    model = Ops(lambda x, m: F.max_pool2d(x, 2, return_indices=True)[0])
+    with pytest.raises(UnsupportedError, match="max_pool2d with return_indices=True is not supported"):
+        npgrad_onnx.export(model, np.zeros((1, 1, 4, 4), np.float32), tmp_path / "m.onnx")
 
 
 def test_reshape_of_the_batch_dimension_needs_a_fixed_batch(tmp_path):

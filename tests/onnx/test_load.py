@@ -9,6 +9,7 @@ import npgrad
 from npgrad import nn
 from npgrad.errors import DataError, MissingFileError, UnsupportedError
 from npgrad.nn import functional as F
+from npgrad.testing import naive
 
 onnx = pytest.importorskip("onnx")
 from npgrad import onnx as npgrad_onnx  # noqa: E402
@@ -69,6 +70,93 @@ def test_pytorch_export_runs_and_trains_in_npgrad(name, options, tmp_path):
         np.testing.assert_allclose(loaded(npgrad.Tensor(x)).data, expected, atol=1e-4, rtol=1e-4)
     before, after = train_one_step(loaded, x, 10)
     assert after < before
+
+
+class Ops(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+ROUND_TRIPS = {
+    "max pool ceil mode, dilation 2": lambda x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True),
+    "avg pool ceil mode, padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+    "avg pool ceil mode, no padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                                            count_include_pad=False),
+    "local response norm, odd size (ONNX's LRN)": lambda x: F.local_response_norm(x, 3, 2.0, 0.75, 1.5),
+    "local response norm, even size (a convolution)": lambda x: F.local_response_norm(x, 2, 2.0, 0.75, 1.5),
+}
+
+
+@pytest.mark.parametrize("case", ROUND_TRIPS)
+def test_npgrad_pooling_round_trips(case, tmp_path):
+    model = Ops(ROUND_TRIPS[case])
+    npgrad_onnx.export(model, np.zeros((1, 3, 9, 8), np.float32), tmp_path / "m.onnx")
+    x = npgrad.Tensor(np.random.default_rng(3).standard_normal((2, 3, 9, 8)).astype(np.float32))
+    np.testing.assert_allclose(npgrad_onnx.load(tmp_path / "m.onnx")(x).data, model(x).data, atol=1e-6)
+
+
+@pytest.mark.parametrize("op_type, attributes", [
+    ("MaxPool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),  # drops a row window
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 1], dilations=[1, 2], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+])
+def test_onnx_ceil_mode_pooling_runs_as_in_onnxruntime(op_type, attributes, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    h = onnx.helper
+    graph = h.make_graph([h.make_node(op_type, ["x"], ["y"], **attributes)], "g",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3, 7, 6])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 22)]), str(tmp_path / "g.onnx"))
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    expected = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(x)).data
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_pytorch_export_of_ceil_mode_pooling_runs_in_npgrad(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, ceil_mode=True),
+                              torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True), torch.nn.Flatten()).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 11)).astype(np.float32)
+    torch.onnx.export(net, (torch.from_numpy(x),), str(tmp_path / "net.onnx"), dynamo=False)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    with npgrad.no_grad():
+        got = npgrad_onnx.load(tmp_path / "net.onnx")(npgrad.Tensor(x)).data
+    assert got.shape == expected.shape == (2, 54)  # ceil mode: 10x9 -> 5x4 -> 3x3 (floor mode: 4x4 -> 2x2)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_onnx_lrn_of_even_size_uses_onnx_window(tmp_path):
+    """ONNX's even-size window leans forward (c - 1 .. c + 2 for size 4), PyTorch's backward (c - 2 .. c + 1)."""
+    h = onnx.helper
+    graph = h.make_graph([h.make_node("LRN", ["x"], ["y"], size=4, alpha=2.0, beta=0.75, bias=1.5)], "g",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 6, 3, 2])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 6, 3, 2])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 18)]), str(tmp_path / "g.onnx"))
+    x = np.random.default_rng(5).standard_normal((2, 6, 3, 2))
+    got = npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(x)).data
+    flipped = naive.local_response_norm_forward(x[:, ::-1], 4, 2.0, 0.75, 1.5)[:, ::-1]  # the mirrored window
+    np.testing.assert_allclose(got, flipped, rtol=1e-12)
+    assert not np.allclose(got, naive.local_response_norm_forward(x, 4, 2.0, 0.75, 1.5))
+
+
+def test_average_pool_with_dilations_is_refused(tmp_path):
+    h = onnx.helper
+    node = h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 6, 6])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 22)]), str(tmp_path / "g.onnx"))
+    with pytest.raises(UnsupportedError, match=r"AveragePool with dilations \[2, 2\] is not supported"):
+        npgrad_onnx.load(tmp_path / "g.onnx")(npgrad.Tensor(np.zeros((1, 1, 6, 6), np.float32)))
 
 
 def test_unsupported_operators_are_listed_at_once(tmp_path):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import npgrad
-from npgrad.ops.norm import batch_norm, group_norm, layer_norm
+from npgrad.ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
+from npgrad.testing import naive
 from npgrad.testing.op_check import check_op
 
 EPS = 1e-5
@@ -341,3 +342,43 @@ def test_a_non_finite_batch_leaves_the_running_statistics_alone():
         assert running_mean.tolist() == [0.5, 0.5] and running_var.tolist() == [2.0, 2.0]
     batch_norm(npgrad.Tensor(x), running_mean, running_var, training=True)  # a finite batch still updates them
     np.testing.assert_allclose(running_mean, 0.9 * 0.5 + 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, size, alpha, beta, k", [
+    ((2, 7, 3, 4), 5, 1e-4, 0.75, 1.0),  # AlexNet's setting (PyTorch's defaults)
+    ((1, 6, 5, 3), 2, 0.5, 0.75, 2.0),  # even size: one more channel before than after; batch 1
+    ((2, 5, 3, 3), 3, 1.0, 0.5, 1.0),  # large alpha: the normalisation, not just the identity, is checked
+    ((2, 3, 4, 5), 7, 2.0, 1.5, 0.5),  # size > C: the window covers every channel from the start
+    ((2, 4, 9), 4, 0.8, 0.75, 1.0),  # 3-D input (N, C, L)
+    ((1, 5, 2, 3, 2), 1, 1.5, 0.75, 1.0),  # 5-D input, size 1: each channel alone
+])
+def test_local_response_norm_matches_naive_gradcheck_and_torch(shape, size, alpha, beta, k):
+    def torch_op(x):
+        import torch
+
+        return torch.nn.functional.local_response_norm(x, size, alpha, beta, k)
+
+    check_op(lambda x: local_response_norm(x, size, alpha, beta, k), rng.standard_normal(shape),
+             reference=lambda x: naive.local_response_norm_forward(x, size, alpha, beta, k), torch_op=torch_op)
+
+
+def test_local_response_norm_keeps_float32():
+    x = npgrad.randn(2, 6, 4, 4, requires_grad=True)
+    out = local_response_norm(x, 5, 1.0, 0.75, 2.0)
+    assert out.dtype == np.float32
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    assert x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: local_response_norm(npgrad.ones(2, 3), 2), ValueError,
+     r"local_response_norm: input must be \(N, C, \*\) with at least 3 dimensions, got shape \(2, 3\)"),
+    (lambda: local_response_norm(npgrad.ones(1, 2, 3), 0), ValueError,
+     r"local_response_norm: size must be a positive int, got 0"),
+    (lambda: local_response_norm(npgrad.ones(1, 2, 3), 2.0), ValueError, r"size must be a positive int, got 2.0"),
+    (lambda: local_response_norm(npgrad.Tensor(np.ones((1, 2, 3), np.int64)), 2), TypeError,
+     r"local_response_norm: expected a floating-point input, got dtype int64"),
+])
+def test_local_response_norm_validates_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

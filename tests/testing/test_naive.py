@@ -41,12 +41,17 @@ def test_conv2d_backward_is_the_derivative_of_forward(x_shape, w_shape, kwargs):
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
-def test_pool_backwards_are_the_derivatives_of_forwards(count_include_pad):
-    x = rng.permutation(2 * 36).reshape(1, 2, 6, 6) * 0.1  # distinct values: no max ties
-    r, num = numerical_grad(lambda x: naive.max_pool2d_forward(x, 3, 2, 1), x)
-    np.testing.assert_allclose(naive.max_pool2d_backward(r, x, 3, 2, 1), num, atol=1e-8)
-    r, num = numerical_grad(lambda x: naive.avg_pool2d_forward(x, 3, 2, 1, count_include_pad), x)
-    np.testing.assert_allclose(naive.avg_pool2d_backward(r, x, 3, 2, 1, count_include_pad), num, atol=1e-8)
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_pool_backwards_are_the_derivatives_of_forwards(count_include_pad, ceil_mode):
+    x = rng.permutation(2 * 42).reshape(1, 2, 6, 7) * 0.1  # distinct values: no max ties; 7 leaves a ceil-mode window
+    options = dict(ceil_mode=ceil_mode)
+    r, num = numerical_grad(lambda x: naive.max_pool2d_forward(x, 3, 2, 1, **options), x)
+    np.testing.assert_allclose(naive.max_pool2d_backward(r, x, 3, 2, 1, **options), num, atol=1e-8)
+    r, num = numerical_grad(lambda x: naive.max_pool2d_forward(x, 2, 2, 1, dilation=2, **options), x)
+    np.testing.assert_allclose(naive.max_pool2d_backward(r, x, 2, 2, 1, dilation=2, **options), num, atol=1e-8)
+    options["count_include_pad"] = count_include_pad
+    r, num = numerical_grad(lambda x: naive.avg_pool2d_forward(x, 3, 2, 1, **options), x)
+    np.testing.assert_allclose(naive.avg_pool2d_backward(r, x, 3, 2, 1, **options), num, atol=1e-8)
 
 
 def test_naive_kernels_match_torch():
@@ -62,13 +67,32 @@ def test_naive_kernels_match_torch():
         for ours, theirs in zip(naive.conv2d_backward(dout, x, w, b, **kwargs), (tx, tw, tb)):
             np.testing.assert_allclose(ours, theirs.grad.numpy(), atol=1e-12)
     x = np.round(rng.standard_normal((2, 2, 7, 6)) * 2)  # ties: the first maximum gets the gradient
-    for name, args in [("max_pool2d", (3, 2, 1)), ("avg_pool2d", (3, 1, 1)), ("avg_pool2d", (2, None, 0))]:
+    pools = [("max_pool2d", (3, 2, 1), {}), ("avg_pool2d", (3, 1, 1), {}), ("avg_pool2d", (2, None, 0), {}),
+             ("max_pool2d", (3, 2, 1), dict(ceil_mode=True)),  # a last window over the padding's edge (width)
+             ("max_pool2d", (2, 2, 1), dict(ceil_mode=True)),  # ceil drops a window that would start in the padding
+             ("max_pool2d", (2, (1, 2), 1), dict(dilation=(2, 3))),
+             ("avg_pool2d", (3, 2, 1), dict(ceil_mode=True)),  # its divisor counts the padding, not the overhang
+             ("avg_pool2d", (3, 2, 1), dict(ceil_mode=True, count_include_pad=False)),
+             ("avg_pool2d", (2, 2, 1), dict(ceil_mode=True, divisor_override=3))]
+    for name, args, kwargs in pools:
         tx = torch.tensor(x, requires_grad=True)
-        out = getattr(F, name)(tx, *args)
+        out = getattr(F, name)(tx, *args, **kwargs)
         dout = rng.standard_normal(out.shape)
         out.backward(torch.tensor(dout))
-        np.testing.assert_allclose(getattr(naive, f"{name}_forward")(x, *args), out.detach().numpy(), atol=1e-12)
-        np.testing.assert_allclose(getattr(naive, f"{name}_backward")(dout, x, *args), tx.grad.numpy(), atol=1e-12)
+        ours = getattr(naive, f"{name}_forward")(x, *args, **kwargs)
+        np.testing.assert_allclose(ours, out.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(getattr(naive, f"{name}_backward")(dout, x, *args, **kwargs), tx.grad.numpy(),
+                                   atol=1e-12)
+    distinct = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) * 1.0
+    _, indices = naive.max_pool2d_forward(distinct, 3, 2, 1, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(indices, F.max_pool2d(torch.tensor(distinct), 3, 2, 1, ceil_mode=True,
+                                                        return_indices=True)[1].numpy())
+    pooled = rng.standard_normal(indices.shape)
+    np.testing.assert_array_equal(naive.max_unpool2d_forward(pooled, indices, (7, 6)),
+                                  F.max_unpool2d(torch.tensor(pooled), torch.tensor(indices), 3, 2, 1, (7, 6)).numpy())
+    for size in (1, 2, 5):
+        np.testing.assert_allclose(naive.local_response_norm_forward(x, size, 0.3, 0.75, 2.0),
+                                   F.local_response_norm(torch.tensor(x), size, 0.3, 0.75, 2.0).numpy(), atol=1e-12)
     for size in [(3, 2), (4, 4), 1]:
         for reduce, name in [("mean", "adaptive_avg_pool2d"), ("max", "adaptive_max_pool2d")]:
             expected = getattr(F, name)(torch.tensor(x), size).numpy()

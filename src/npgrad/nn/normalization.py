@@ -223,3 +223,25 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (AlexNet's), PyTorch's layer: (N, C, *) -> same shape.
+
+    out[n, c] = x[n, c] / (k + alpha / size * sum of x[n, c']**2)**beta over the ``size``
+    channels c' from c - size // 2 to c + (size - 1) // 2 (zeros beyond the ends); see
+    `npgrad.nn.functional.local_response_norm`. No parameters.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -45,8 +45,10 @@ def require_onnx() -> Any:
 class GraphBuilder:
     """The ONNX graph under construction: value names, nodes and initializers."""
 
-    def __init__(self, onnx: Any, names: dict[int, str], input_tensor: Tensor, input_name: str, dynamic_batch: bool):
+    def __init__(self, onnx: Any, names: dict[int, str], input_tensor: Tensor, input_name: str, dynamic_batch: bool,
+                 opset: int = DEFAULT_OPSET):
         self.onnx, self.helper = onnx, onnx.helper
+        self.opset = opset
         self.nodes: list[Any] = []
         self.initializers: dict[str, Any] = {}
         self.names = names  # id(Tensor or ndarray) -> initializer name (the state_dict key)
@@ -164,20 +166,68 @@ def _pool_pads(padding: Sequence[int]) -> list[int]:
     return [ph, pw, ph, pw]
 
 
+def _ceil_mode(b: GraphBuilder, call: _function.Call) -> int:
+    """ONNX's ceil_mode flag: set only where it adds a last window (ONNX then keeps PyTorch's windows).
+
+    Where PyTorch's rule drops the extra window (it would start in the right padding) the floor
+    size is the answer, so the flag stays off; but ONNX's shape inference before opset 22 gets
+    that rule wrong, so a pooling that adds a window along one axis and drops it along the
+    other needs opset 22.
+    """
+    k, x = call.kwargs, call.args[0]
+    floor = pool._pool_output_size(x.shape, k["kernel_size"], k["stride"], k["padding"], k.get("dilation", (1, 1)))
+    out = tuple(call.result.shape[2:])
+    if out == floor:
+        return 0
+    naive_ceil = [-(-(n + 2 * p - d * (kk - 1) - 1) // s) + 1
+                  for n, kk, s, p, d in zip(x.shape[2:], k["kernel_size"], k["stride"], k["padding"], k.get("dilation", (1, 1)))]
+    if b.opset < 22 and list(out) != naive_ceil:
+        raise UnsupportedError(f"onnx.export: this ceil_mode pooling (output {out}) needs opset_version=22 or later: "
+                               f"earlier ONNX shape inference makes it {tuple(naive_ceil)}")
+    return 1
+
+
 @converter(pool.MaxPool2d)
 def _max_pool(b: GraphBuilder, call: _function.Call) -> str:
     k = call.kwargs
+    if k.get("return_indices"):  # ONNX's Indices count over the whole tensor, not per (H, W) plane
+        raise UnsupportedError("onnx.export: max_pool2d with return_indices=True is not supported")
     return b.node("MaxPool", [b.value(call.args[0])], kernel_shape=list(k["kernel_size"]), strides=list(k["stride"]),
-                  pads=_pool_pads(k["padding"]))
+                  pads=_pool_pads(k["padding"]), dilations=list(k.get("dilation", (1, 1))), ceil_mode=_ceil_mode(b, call))
 
 
 @converter(pool.AvgPool2d)
 def _avg_pool(b: GraphBuilder, call: _function.Call) -> str:
+    """ONNX's divisors are PyTorch's, ceil mode included; a ``divisor_override`` rescales the counts-including-pad result."""
     x, k = call.args[0], call.kwargs
+    override = k.get("divisor_override")
     if tuple(k["kernel_size"]) == tuple(x.shape[2:]) and tuple(k["padding"]) == (0, 0):
-        return b.node("GlobalAveragePool", [b.value(x)])
-    return b.node("AveragePool", [b.value(x)], kernel_shape=list(k["kernel_size"]), strides=list(k["stride"]),
-                  pads=_pool_pads(k["padding"]), count_include_pad=int(bool(k["count_include_pad"])))
+        out = b.node("GlobalAveragePool", [b.value(x)])
+    else:
+        out = b.node("AveragePool", [b.value(x)], kernel_shape=list(k["kernel_size"]), strides=list(k["stride"]),
+                     pads=_pool_pads(k["padding"]), ceil_mode=_ceil_mode(b, call),
+                     count_include_pad=int(bool(k["count_include_pad"]) or override is not None))
+    if override is None:
+        return out
+    out_size = call.result.shape[2:]
+    counts = pool._avg_divisor(x.shape, k["kernel_size"], k["stride"], k["padding"], out_size, True, None, np.float64)
+    return b.node("Mul", [out, b.constant(np.asarray(counts / override, dtype=x.dtype))])
+
+
+@converter(norm.LocalResponseNorm)
+def _local_response_norm(b: GraphBuilder, call: _function.Call) -> str:
+    """ONNX's LRN where its window is npgrad's (odd sizes; onnxruntime runs no even ones), else the definition:
+    the squares' window sums as a (size, 1) convolution over the channels of (N, 1, C, L)."""
+    x, k = call.args[0], call.kwargs
+    size, alpha, beta, bias, before = k["size"], k["alpha"], k["beta"], k["k"], k["before"]
+    if size % 2 and before == (size - 1) // 2:
+        return b.node("LRN", [b.value(x)], size=size, alpha=alpha, beta=beta, bias=bias)
+    squares = b.node("Mul", [b.value(x), b.value(x)])
+    columns = b.node("Reshape", [squares, b.ints(b.batch_shape([x.shape[0], 1, x.shape[1], -1], "local_response_norm"))])
+    weight = b.constant(np.full((1, 1, size, 1), alpha / size, dtype=x.dtype))
+    sums = b.node("Conv", [columns, weight], kernel_shape=[size, 1], pads=[before, 0, size - 1 - before, 0])
+    scale = b.node("Add", [b.node("Reshape", [sums, b.node("Shape", [b.value(x)])]), b.constant(np.asarray(bias, x.dtype))])
+    return b.node("Div", [b.value(x), b.node("Pow", [scale, b.constant(np.asarray(beta, x.dtype))])])
 
 
 @converter(pool.AdaptiveAvgPool2d)
@@ -337,7 +387,7 @@ def export(
             model.train(was_training)
     if not isinstance(output, Tensor):
         raise UnsupportedError(f"onnx.export: the model must return one Tensor, got {type(output).__name__}")
-    builder = GraphBuilder(onnx, _named_arrays(model), x, input_name, dynamic_batch)
+    builder = GraphBuilder(onnx, _named_arrays(model), x, input_name, dynamic_batch, opset)
     for index, call in enumerate(calls):
         arguments = [*call.args, *call.kwargs.values()]
         if not any(builder.depends_on_input(a) for a in arguments):

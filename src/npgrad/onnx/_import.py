@@ -23,7 +23,7 @@ import numpy as np
 from npgrad.errors import DataError, MissingFileError, UnsupportedError
 from npgrad.nn import functional as F
 from npgrad.nn.module import Module, Parameter
-from npgrad.ops import conv
+from npgrad.ops import conv, norm
 from npgrad.tensor import Tensor
 
 Values = dict[str, Any]  # ONNX value name -> Tensor (data) or ndarray (shapes, axes)
@@ -124,17 +124,29 @@ def _layer_norm(m, node, inputs, a):
     return F.layer_norm(x, x.shape[axis:], inputs[1], bias, eps=float(a.get("epsilon", 1e-5)))
 
 
+@executor("LRN")
+def _lrn(m, node, inputs, a):
+    """ONNX's window runs from c - (size - 1) // 2 (PyTorch's from c - size // 2: the same for odd sizes)."""
+    size = int(a["size"])
+    return norm.LocalResponseNorm.apply(inputs[0], size=size, alpha=float(a.get("alpha", 1e-4)),
+                                        beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0)),
+                                        before=(size - 1) // 2)
+
+
 @executor("MaxPool", "AveragePool")
 def _pool(m, node, inputs, a):
+    """ONNX's pooling output sizes and divisors are PyTorch's, ``ceil_mode`` included."""
     _check_auto_pad(node.op_type, a)
-    if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])):
-        raise UnsupportedError(f"onnx.load: {node.op_type} with ceil_mode or dilations is not supported")
     kernel = _pair(a["kernel_shape"], 1)
     stride = _pair(a.get("strides"), 1)
     padding = _symmetric_pads(node.op_type, a.get("pads"))
+    dilation = _pair(a.get("dilations"), 1)
+    ceil_mode = bool(a.get("ceil_mode", 0))
     if node.op_type == "MaxPool":
-        return F.max_pool2d(inputs[0], kernel, stride, padding)
-    return F.avg_pool2d(inputs[0], kernel, stride, padding, count_include_pad=bool(a.get("count_include_pad", 0)))
+        return F.max_pool2d(inputs[0], kernel, stride, padding, dilation, ceil_mode)
+    if dilation != (1, 1):
+        raise UnsupportedError(f"onnx.load: AveragePool with dilations {list(dilation)} is not supported")
+    return F.avg_pool2d(inputs[0], kernel, stride, padding, ceil_mode, count_include_pad=bool(a.get("count_include_pad", 0)))
 
 
 @executor("GlobalAveragePool")

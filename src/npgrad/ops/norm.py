@@ -1,4 +1,5 @@
-"""Normalisation layers: batch_norm, layer_norm and group_norm, all through one kernel.
+"""Normalisation layers: batch_norm, layer_norm and group_norm, all through one kernel; and
+local_response_norm (AlexNet's cross-channel normalisation, its own kernel at the end).
 
 Each of them computes x_hat = (x - mean) / sqrt(var + eps) over some axes and then
 an affine y = x_hat * weight + bias; they differ only in the axes:
@@ -349,3 +350,76 @@ def group_norm(
         affine_shape=(num_groups, group_size) + (1,) * len(spatial),
         eps=eps,
     )
+
+
+def _channel_window_sum(a: np.ndarray, size: int, before: int) -> np.ndarray:
+    """out[:, c] = sum of a[:, c'] over c' in [c - before, c - before + size), zero outside [0, C). a: (N, C, L).
+
+    A loop over the ``size`` window offsets (not over channels), each a shifted slice of a zero-padded copy.
+    """
+    N, C, L = a.shape
+    padded = np.zeros((N, C + size - 1, L), dtype=a.dtype)
+    padded[:, before : before + C] = a
+    out = padded[:, :C].copy()
+    for offset in range(1, size):
+        out += padded[:, offset : offset + C]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """out[n, c] = x[n, c] * s[n, c] ** -beta, s[n, c] = k + alpha / size * sum of x[n, c'] ** 2 over the window.
+
+    The window is the ``size`` channels c' in [c - before, c - before + size), those outside
+    [0, C) counting as zeros: PyTorch's has before = size // 2, ONNX's (size - 1) // 2 (the same
+    for odd sizes). x: (N, C, *). out_c depends on x_j for every j in c's window, so::
+
+        dx_j = dout_j * s_j ** -beta - (2 * alpha * beta / size) * x_j * sum over c with j in window(c) of dout_c * out_c / s_c
+
+    and the channels c whose window holds j form the mirrored window (before' = size - 1 - before).
+    """
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k, before):
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C, L)
+        scale = _channel_window_sum(x3 * x3, size, before)
+        scale *= alpha / size
+        scale += k  # s, (N, C, L)
+        factor = scale ** -beta
+        out = x3 * factor
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x3, scale, factor)
+            ctx.params = (x.shape, size, alpha, beta, before)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, dout):  # dout: x's shape
+        x3, scale, factor = ctx.saved
+        shape, size, alpha, beta, before = ctx.params
+        g = dout.reshape(x3.shape)
+        through_scale = _channel_window_sum(g * x3 * factor / scale, size, size - 1 - before)  # sum of dout_c * out_c / s_c
+        return (g * factor - (2 * alpha * beta / size) * x3 * through_scale).reshape(shape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """Local response normalisation across channels, PyTorch's ``torch.nn.functional.local_response_norm``.
+
+    out[n, c] = x[n, c] / (k + alpha / size * sum of x[n, c'] ** 2) ** beta over the ``size``
+    channels c' from c - size // 2 to c + (size - 1) // 2, zeros beyond the first and last
+    channel. Note that ``alpha`` is divided by ``size``, as in PyTorch (AlexNet's paper writes
+    alpha for alpha / size).
+
+    Args:
+        input: (N, C, *), floating point, at least 3-D.
+        size: the number of neighbouring channels in the sum (a positive int).
+
+    Returns:
+        Tensor of ``input``'s shape.
+    """
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: input must be (N, C, *) with at least 3 dimensions, got shape {input.shape}")
+    if not np.issubdtype(input.dtype, np.floating):
+        raise TypeError(f"local_response_norm: expected a floating-point input, got dtype {input.dtype}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta), k=float(k),
+                                   before=int(size) // 2)

@@ -2,14 +2,20 @@
 
 A pooling window is a strided view of the (padded) input (`conv._window_view`, the
 same view im2col uses): ``windows[i, j]`` is the (N, C, Ho, Wo) slice that kernel
-offset (i, j) sees at every output position. Forward reduces over the kh*kw offsets
-with one vectorised operation per offset; backward adds each offset's share of the
-gradient into the same view of a zero buffer. The loop is over kernel offsets only,
-never over pixels, and ``+=`` accumulates where windows overlap (stride < kernel).
+offset (i, j) sees at every output position. Training max pooling reduces over the kh*kw
+offsets with one vectorised operation per offset, recording the winning offset; average
+pooling and inference max pooling are separable and reduce the kh row offsets, then the kw
+column offsets (`_separable_reduce`). Backward adds each offset's share of the gradient into
+the same view of a zero buffer (``+=`` where windows overlap); max pooling with overlapping
+windows instead scatters dout once through the recorded argmax (`_flat_argmax`). The loops
+are over kernel offsets only, never over pixels.
 
-Differences from PyTorch: inputs must be 4-D (no unbatched 3-D form); there is no
-``ceil_mode``/``dilation``/``return_indices``/``divisor_override``; a NaN in a max-pool
-window makes the output NaN as in PyTorch, but its gradient may go to another element.
+Output sizes follow PyTorch (`_pool_output_size`, with ``ceil_mode``); a ceil-mode last
+window that hangs over the padded input reads extra padding (`_pool_pads`).
+
+Differences from PyTorch: inputs must be 4-D (no unbatched 3-D form); avg pooling has no
+``dilation`` (nor has PyTorch's); a NaN in a max-pool window makes the output NaN as in
+PyTorch, but its gradient (and index) may go to another element.
 """
 
 from __future__ import annotations
@@ -24,50 +30,83 @@ from npgrad.ops.conv import _output_size, _pad, _window_view
 from npgrad.tensor import Tensor
 
 
-def _padded_windows(x: np.ndarray, kernel_size, stride, padding, out_size, value: float) -> np.ndarray:
-    """Windows (kh, kw, N, C, Ho, Wo) of x padded by ``padding`` = (ph, pw) with ``value``."""
-    ph, pw = padding
-    xp = _pad(x, (ph, ph, pw, pw), value) if ph or pw else x
-    return _window_view(xp, kernel_size, stride, (1, 1), out_size)
+def _padded_windows(x: np.ndarray, kernel_size, stride, dilation, pads, out_size, value: float) -> np.ndarray:
+    """Windows (kh, kw, N, C, Ho, Wo) of x padded by ``pads`` = (top, bottom, left, right) with ``value``."""
+    xp = _pad(x, pads, value) if any(pads) else x
+    return _window_view(xp, kernel_size, stride, dilation, out_size)
 
 
-def _scatter_windows(add, x_shape, kernel_size, stride, padding, out_size, dtype) -> np.ndarray:
+def _separable_reduce(ufunc, x: np.ndarray, kernel_size, stride, dilation, pads, out_size, value: float) -> np.ndarray:
+    """ufunc (np.add or np.maximum) over each kh×kw window of x padded by ``pads`` with ``value``: (N, C, Ho, Wo).
+
+    Both reduce over rows and columns independently, so this reduces the kh row offsets first,
+    into (N, C, Ho, Wp), then the kw column offsets of that: (kh-1) + (kw-1) passes instead of
+    kh*kw - 1, and the first ones read whole rows. 1.3-1.8x faster than the offset loop for 2x2/2
+    average pooling on LeNet's (256, 6, 28, 28) to (256, 16, 8, 8), 1.7x for 3x3/2 at (128, 64, 16, 16).
+    """
+    xp = _pad(x, pads, value) if any(pads) else x
+    rows = _reduce_offsets(ufunc, xp, 2, kernel_size[0], stride[0], dilation[0], out_size[0])  # (N, C, Ho, Wp)
+    return _reduce_offsets(ufunc, rows, 3, kernel_size[1], stride[1], dilation[1], out_size[1])  # (N, C, Ho, Wo)
+
+
+def _reduce_offsets(ufunc, a: np.ndarray, axis: int, kernel: int, stride: int, dilation: int, out: int) -> np.ndarray:
+    """ufunc over i < kernel of a[..., i*dilation :: stride][:out] along ``axis``, as a new array."""
+    def offset(i):
+        start = i * dilation
+        return a[(slice(None),) * axis + (slice(start, start + stride * (out - 1) + 1, stride),)]
+
+    if kernel == 1:
+        return offset(0).copy()
+    total = ufunc(offset(0), offset(1))
+    for i in range(2, kernel):
+        ufunc(total, offset(i), out=total)
+    return total
+
+
+def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dtype) -> np.ndarray:
     """The adjoint of `_padded_windows`: dx (N, C, H, W) from each offset's gradient.
 
     ``add(i, j, target, overlapping)`` puts offset (i, j)'s gradient into ``target``, the
     writeable (N, C, Ho, Wo) window view of a zero buffer: it must accumulate (``+=``)
-    when ``overlapping`` (windows share inputs), and may simply write otherwise.
+    when ``overlapping`` (windows may share inputs), and may simply write otherwise.
     """
     N, C, H, W = x_shape
-    ph, pw = padding
-    overlapping = stride[0] < kernel_size[0] or stride[1] < kernel_size[1]
-    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dtype)
-    windows = _window_view(dxp, kernel_size, stride, (1, 1), out_size, writeable=True)
+    top, bottom, left, right = pads
+    overlapping = _overlapping(kernel_size, stride, dilation)
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
+    windows = _window_view(dxp, kernel_size, stride, dilation, out_size, writeable=True)
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
             add(i, j, windows[i, j], overlapping)
-    return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W]) if ph or pw else dxp
+    return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
+
+
+def _overlapping(kernel_size, stride, dilation) -> bool:
+    """Whether neighbouring windows share inputs (a stride shorter than the dilated kernel)."""
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
 
 
 class MaxPool2d(Function):
-    """out[n, c, h, w] = max of x over the kh×kw window at (h*sh - ph, w*sw - pw); padding is -inf.
+    """out[n, c, h, w] = max over i < kh, j < kw of x[n, c, h*sh - ph + i*dh, w*sw - pw + j*dw]; padding is -inf.
 
-    x: (N, C, H, W) → (N, C, Ho, Wo). The gradient of each output goes to ONE input:
-    the first maximum of its window in row-major order (as in PyTorch); overlapping
-    windows accumulate. Forward records that window offset (i*kw + j) per output.
+    x: (N, C, H, W) → (N, C, Ho, Wo) (`_pool_output_size`; ``ceil_mode`` keeps a last,
+    partial window). The gradient of each output goes to ONE input: the first maximum
+    of its window in row-major order (as in PyTorch); overlapping windows accumulate.
+    Forward records that window offset (i*kw + j) per output; with ``return_indices``
+    it also returns, as PyTorch does, int64 indices (N, C, Ho, Wo) of the maxima as
+    row*W + col in each (H, W) plane.
     """
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding):
+    def forward(ctx, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False, return_indices=False):
         kh, kw = kernel_size
-        out_size = _pool_output_size(x.shape, kernel_size, stride, padding)
+        out_size = _pool_output_size(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+        pads = _pool_pads(x.shape, kernel_size, stride, padding, dilation, out_size)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
-        windows = _padded_windows(x, kernel_size, stride, padding, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
+        if not ctx.needs_input_grad[0] and not return_indices:  # inference: no argmax, the max of rows, then of columns
+            return _separable_reduce(np.maximum, x, kernel_size, stride, dilation, pads, out_size, lowest)
+        windows = _padded_windows(x, kernel_size, stride, dilation, pads, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
         out = windows[0, 0].copy()  # (N, C, Ho, Wo)
-        if not ctx.needs_input_grad[0]:  # inference: no argmax to record, a quarter of the work
-            for offset in range(1, kh * kw):
-                np.maximum(out, windows[divmod(offset, kw)], out=out)
-            return out
         index_type = np.min_scalar_type(kh * kw - 1)
         argmax = np.zeros(out.shape, dtype=index_type)
         for offset in range(1, kh * kw):
@@ -77,70 +116,109 @@ class MaxPool2d(Function):
             np.maximum(argmax, better * index_type.type(offset), out=argmax)
             np.maximum(out, candidate, out=out)
         ctx.save_for_backward(argmax)
-        ctx.params = (x.shape, kernel_size, stride, padding, out_size)
+        ctx.params = (x.shape, kernel_size, stride, dilation, pads, out_size)
+        if return_indices:
+            return out, _plane_indices(argmax, *ctx.params)
         return out
 
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         (argmax,) = ctx.saved
-        x_shape, kernel_size, stride, padding, out_size = ctx.params
-        if stride[0] < kernel_size[0] or stride[1] < kernel_size[1]:
-            # Overlapping windows: dx[the input each output's argmax names] += dout, one scatter (add.at sums the
-            # repeats) instead of kh*kw masked passes over dout: 3-4x faster at 3x3/2 on (128, 64, 16, 16).
-            (N, C, H, W), (ph, pw) = x_shape, padding
-            dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
-            np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride).reshape(-1), dout.reshape(-1))
-            return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W]) if ph or pw else dxp
+        x_shape, kernel_size, stride, dilation, pads, out_size = ctx.params
+        if _overlapping(kernel_size, stride, dilation):
+            # dx[the input each output's argmax names] += dout: one scatter (add.at sums the repeats)
+            # instead of kh*kw masked passes over dout, 3-4x faster at 3x3/2 on (128, 64, 16, 16).
+            (N, C, H, W), (top, bottom, left, right) = x_shape, pads
+            dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dout.dtype)
+            np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride, dilation).reshape(-1),
+                      dout.reshape(-1))
+            return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
 
         def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
             np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
 
-        return _scatter_windows(write, x_shape, kernel_size, stride, padding, out_size, dout.dtype)
+        return _scatter_windows(write, x_shape, kernel_size, stride, dilation, pads, out_size, dout.dtype)
 
 
-def _flat_argmax(argmax: np.ndarray, padded_shape, kernel_size, stride) -> np.ndarray:
+def _flat_argmax(argmax: np.ndarray, padded_shape, kernel_size, stride, dilation) -> np.ndarray:
     """Window offsets argmax (N, C, Ho, Wo), i*kw + j, as flat indices into the padded input (N, C, Hp, Wp).
 
-    Output (n, c, h, w) at offset (i, j) read xp[n, c, h*sh + i, w*sw + j]; int32 when it fits (half the traffic).
+    Output (n, c, h, w) at offset (i, j) read xp[n, c, h*sh + i*dh, w*sw + j*dw]; int32 when it fits (half the traffic).
     """
     N, C, Hp, Wp = padded_shape
     Ho, Wo = argmax.shape[2:]
     index_type = np.int32 if N * C * Hp * Wp < 2**31 else np.intp
-    offset_index = (np.arange(kernel_size[0])[:, None] * Wp + np.arange(kernel_size[1])).astype(index_type).ravel()
-    index = offset_index[argmax]  # (N, C, Ho, Wo): i*Wp + j
+    offset_index = (np.arange(kernel_size[0])[:, None] * (dilation[0] * Wp)
+                    + np.arange(kernel_size[1]) * dilation[1]).astype(index_type).ravel()
+    index = offset_index[argmax]  # (N, C, Ho, Wo): i*dh*Wp + j*dw
     index += (np.arange(Ho, dtype=index_type) * (stride[0] * Wp))[:, None] + np.arange(Wo, dtype=index_type) * stride[1]
     index += (np.arange(N * C, dtype=index_type) * (Hp * Wp)).reshape(N, C, 1, 1)
     return index
 
 
-class AvgPool2d(Function):
-    """out[n, c, h, w] = mean of x over the kh×kw window at (h*sh - ph, w*sw - pw), zero padding.
+def _plane_indices(argmax, x_shape, kernel_size, stride, dilation, pads, out_size) -> np.ndarray:
+    """Where each window's maximum is, as row*W + col in its (H, W) plane (int64, PyTorch's ``return_indices``)."""
+    i, j = np.divmod(argmax.astype(np.int64), kernel_size[1])  # the winning kernel offset, (N, C, Ho, Wo)
+    rows = (np.arange(out_size[0]) * stride[0] - pads[0])[:, None] + i * dilation[0]
+    cols = np.arange(out_size[1]) * stride[1] - pads[2] + j * dilation[1]
+    return rows * x_shape[3] + cols
 
-    x: (N, C, H, W) → (N, C, Ho, Wo). The divisor is kh*kw when ``count_include_pad``,
-    else the number of window elements inside the unpadded input (PyTorch's rule).
+
+class MaxUnpool2d(Function):
+    """The partial inverse of max pooling: out[n, c].flat[indices[n, c, h, w]] = x[n, c, h, w], zeros elsewhere.
+
+    x, indices: (N, C, Hi, Wi) → (N, C, Ho, Wo) with ``output_size`` = (Ho, Wo); indices are
+    flat positions in each (Ho, Wo) plane (what ``max_pool2d(..., return_indices=True)``
+    gives). dx[n, c, h, w] = dout[n, c].flat[indices[n, c, h, w]]: a gather. Where indices
+    repeat (overlapping pooling windows), one of the values is kept, as in PyTorch.
+    """
+
+    @staticmethod
+    def forward(ctx, x, indices, output_size):
+        N, C = x.shape[:2]
+        flat = indices.reshape(N * C, -1)
+        out = np.zeros((N * C, output_size[0] * output_size[1]), dtype=x.dtype)
+        np.put_along_axis(out, flat, x.reshape(N * C, -1), axis=1)
+        ctx.save_for_backward(flat)
+        ctx.x_shape = x.shape
+        return out.reshape(N, C, *output_size)
+
+    @staticmethod
+    def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
+        (flat,) = ctx.saved
+        dx = np.take_along_axis(dout.reshape(flat.shape[0], -1), flat, axis=1)
+        return dx.reshape(ctx.x_shape), None
+
+
+class AvgPool2d(Function):
+    """out[n, c, h, w] = sum of x over the kh×kw window at (h*sh - ph, w*sw - pw) / divisor, zero padding.
+
+    x: (N, C, H, W) → (N, C, Ho, Wo) (`_pool_output_size`). The divisor is PyTorch's
+    (`_avg_divisor`): ``divisor_override`` if given; else, with ``count_include_pad``, the
+    window's elements inside the padded input (kh*kw, except for a ``ceil_mode`` window that
+    hangs over the padding's edge); else those inside the unpadded input.
     dx spreads dout / divisor evenly over each window; overlapping windows accumulate.
     """
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, count_include_pad):
+    def forward(ctx, x, kernel_size, stride, padding, count_include_pad, ceil_mode=False, divisor_override=None):
         N, C = x.shape[:2]
         kh, kw = kernel_size
-        Ho, Wo = out_size = _pool_output_size(x.shape, kernel_size, stride, padding)
-        ctx.divisor = _avg_divisor(x.shape, kernel_size, stride, padding, out_size, count_include_pad, x.dtype)
-        ctx.params = (x.shape, kernel_size, stride, padding, out_size)
-        if _as_blocks(x.shape, kernel_size, stride, padding, out_size):
+        Ho, Wo = out_size = _pool_output_size(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+        ctx.divisor = _avg_divisor(x.shape, kernel_size, stride, padding, out_size, count_include_pad, divisor_override,
+                                   x.dtype)
+        pads = _pool_pads(x.shape, kernel_size, stride, padding, (1, 1), out_size)
+        ctx.params = (x.shape, kernel_size, stride, (1, 1), pads, out_size)
+        if _as_blocks(*ctx.params):
             return np.einsum("nchiwj->nchw", x.reshape(N, C, Ho, kh, Wo, kw)) / ctx.divisor
-        windows = _padded_windows(x, kernel_size, stride, padding, out_size, 0.0)  # (kh, kw, N, C, Ho, Wo)
-        out = windows[0, 0].copy()
-        for offset in range(1, kh * kw):
-            out += windows[divmod(offset, kw)]
+        out = _separable_reduce(np.add, x, kernel_size, stride, (1, 1), pads, out_size, 0.0)  # (N, C, Ho, Wo)
         out /= ctx.divisor
         return out
 
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         share = dout / ctx.divisor  # (N, C, Ho, Wo): what each element of a window receives
-        x_shape, kernel_size, stride, padding, (Ho, Wo) = ctx.params
+        x_shape, kernel_size, stride, dilation, pads, (Ho, Wo) = ctx.params
         if _as_blocks(*ctx.params):
             blocks = (*x_shape[:2], Ho, kernel_size[0], Wo, kernel_size[1])
             return np.broadcast_to(share[:, :, :, None, :, None], blocks).reshape(x_shape)  # one copy
@@ -154,7 +232,7 @@ class AvgPool2d(Function):
         return _scatter_windows(add, *ctx.params, share.dtype)
 
 
-def _as_blocks(x_shape, kernel_size, stride, padding, out_size) -> bool:
+def _as_blocks(x_shape, kernel_size, stride, dilation, pads, out_size) -> bool:
     """Whether to pool by reshaping x into (N, C, Ho, kh, Wo, kw) blocks instead of looping over offsets.
 
     Possible when the windows tile x exactly; worth it when output rows are shorter than
@@ -162,24 +240,50 @@ def _as_blocks(x_shape, kernel_size, stride, padding, out_size) -> bool:
     contiguous runs it walks: Wo-long runs for the offset loop, kw-long ones for blocks.
     """
     H, W = x_shape[2:]
-    tiles = stride == kernel_size and padding == (0, 0) and H % kernel_size[0] == 0 and W % kernel_size[1] == 0
+    tiles = (stride == kernel_size and dilation == (1, 1) and not any(pads)
+             and H % kernel_size[0] == 0 and W % kernel_size[1] == 0)
     return tiles and out_size[1] < kernel_size[1]
 
 
-def _avg_divisor(x_shape, kernel_size, stride, padding, out_size, count_include_pad, dtype):
-    """kh*kw, or (Ho, Wo) counts of the window elements that fall inside the unpadded input."""
-    if count_include_pad or padding == (0, 0):
-        return np.asarray(kernel_size[0] * kernel_size[1], dtype=dtype)
+def _avg_divisor(x_shape, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, dtype):
+    """PyTorch's divisors: a scalar when every window has the same one, else (Ho, Wo).
+
+    Along each axis, window o starts at o*s - p; with ``count_include_pad`` it counts the
+    positions before the padding's far edge (size + p), otherwise those inside [0, size).
+    """
+    if divisor_override is not None:
+        return np.asarray(divisor_override, dtype=dtype)
     counts = []
     for size, k, s, p, n in zip(x_shape[2:], kernel_size, stride, padding, out_size):
         start = np.arange(n) * s - p
-        counts.append(np.minimum(start + k, size) - np.maximum(start, 0))
+        end = np.minimum(start + k, size + p)
+        counts.append(end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0))
+    if all((c == c[0]).all() for c in counts):
+        return np.asarray(counts[0][0] * counts[1][0], dtype=dtype)
     return np.outer(counts[0], counts[1]).astype(dtype)  # (Ho, Wo)
 
 
-def _pool_output_size(x_shape, kernel_size, stride, padding) -> tuple[int, int]:
-    """(Ho, Wo) = floor((H + 2*ph - kh) / sh) + 1, likewise for the width."""
-    return tuple(_output_size(n, k, s, 2 * p, 1) for n, k, s, p in zip(x_shape[2:], kernel_size, stride, padding))
+def _pool_output_size(x_shape, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False) -> tuple[int, int]:
+    """PyTorch's (Ho, Wo): per axis (H + 2p - d*(k-1) - 1) / s + 1, rounded down, or up with ``ceil_mode``.
+
+    In ceil mode the last window must start inside the input or its left padding: one that
+    would start at or after H + p (in the right padding) is dropped.
+    """
+    sizes = []
+    for size, k, s, p, d in zip(x_shape[2:], kernel_size, stride, padding, dilation):
+        out = _output_size(size, k, s, 2 * p, d)
+        if ceil_mode and (size + 2 * p - d * (k - 1) - 1) % s:
+            out += 1 if out * s < size + p else 0
+        sizes.append(out)
+    return tuple(sizes)
+
+
+def _pool_pads(x_shape, kernel_size, stride, padding, dilation, out_size) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): ``padding`` on each side, plus below and to the right the overhang
+    of a ceil-mode last window beyond the padded input (filled like padding, never counted in a divisor)."""
+    over = [max(0, (n - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+            for size, k, s, p, d, n in zip(x_shape[2:], kernel_size, stride, padding, dilation, out_size)]
+    return (padding[0], padding[0] + over[0], padding[1], padding[1] + over[1])
 
 
 def _adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
@@ -263,47 +367,119 @@ class AdaptiveMaxPool2d(Function):
 
 # ------------------------------------------------------------------ public wrappers
 def _pool_args(
-    op: str, x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None, padding: int | Sequence[int]
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    op: str,
+    x: Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None,
+    padding: int | Sequence[int],
+    dilation: int | Sequence[int] = 1,
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
     if x.ndim != 4:
         raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
     kernel_size = pair(op, "kernel_size", kernel_size)
     stride = kernel_size if stride is None else pair(op, "stride", stride)
     padding = pair(op, "padding", padding)
-    if min(kernel_size) < 1:
-        raise ValueError(f"{op}: kernel_size must be >= 1, got {kernel_size}")
-    if min(stride) < 1:
-        raise ValueError(f"{op}: stride must be >= 1, got {stride}")
+    dilation = pair(op, "dilation", dilation)
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        if min(value) < 1:
+            raise ValueError(f"{op}: {name} must be >= 1, got {value}")
     if min(padding) < 0:
         raise ValueError(f"{op}: padding must be >= 0, got {padding}")
     if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half of kernel_size {kernel_size}")
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    if kernel_size[0] > padded[0] or kernel_size[1] > padded[1]:
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+    if extent[0] > padded[0] or extent[1] > padded[1]:
+        kernel = f"kernel_size {kernel_size}" + ("" if dilation == (1, 1) else f" with dilation {dilation} (extent {extent})")
         raise ValueError(
-            f"{op}: kernel_size {kernel_size} is larger than the padded input {padded} "
-            f"(input {tuple(x.shape[2:])}, padding {padding})"
+            f"{op}: {kernel} is larger than the padded input {padded} (input {tuple(x.shape[2:])}, padding {padding})"
         )
-    return kernel_size, stride, padding
+    return kernel_size, stride, padding, dilation
 
 
 def max_pool2d(
-    x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0
-) -> Tensor:
-    """2-D max pooling, PyTorch's ``torch.nn.functional.max_pool2d``.
+    x: Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """2-D max pooling, PyTorch's ``torch.nn.functional.max_pool2d`` (same arguments, same order).
 
     Args:
         x: (N, C, H, W).
         kernel_size: an int or a pair (kh, kw).
         stride: an int or a pair; defaults to ``kernel_size``.
         padding: implicit -inf padding on both sides, at most half the kernel size.
+        dilation: the spacing between the kernel's taps (an int or a pair).
+        ceil_mode: round the output size up instead of down, so a last, partial window
+            is kept, provided it starts inside the input or its left padding (PyTorch's rule).
+        return_indices: also return where each maximum is (for `max_unpool2d`).
 
     Returns:
-        (N, C, Ho, Wo), Ho = floor((H + 2*ph - kh) / sh) + 1 (likewise Wo). Where a window
-        holds several equal maxima, the gradient goes to the first in row-major order.
+        (N, C, Ho, Wo), Ho = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1 (``ceil`` in ceil
+        mode, see above), likewise Wo; with ``return_indices`` the pair (output, indices),
+        indices int64 (N, C, Ho, Wo) holding row*W + col of each maximum in its (H, W) plane,
+        as PyTorch's. Where a window holds several equal maxima, the gradient (and the
+        index) goes to the first in row-major order.
     """
-    kernel_size, stride, padding = _pool_args("max_pool2d", x, kernel_size, stride, padding)
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    kernel_size, stride, padding, dilation = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation)
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                           ceil_mode=bool(ceil_mode), return_indices=bool(return_indices))
+
+
+def max_unpool2d(
+    x: Tensor,
+    indices: Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """The partial inverse of `max_pool2d`, PyTorch's ``torch.nn.functional.max_unpool2d``.
+
+    Puts each value of ``x`` at its ``indices`` position in a zero (N, C, Ho, Wo) output.
+
+    Args:
+        x: (N, C, Hi, Wi), the pooled values.
+        indices: integer (N, C, Hi, Wi), from ``max_pool2d(..., return_indices=True)``.
+        kernel_size, stride, padding: those of the pooling (stride defaults to ``kernel_size``).
+        output_size: (Ho, Wo) or (N, C, Ho, Wo), within ``stride`` of the default
+            Ho = (Hi - 1)*sh - 2*ph + kh (likewise Wo); pass the pooled input's size when
+            the pooling dropped rows or columns.
+
+    Returns:
+        (N, C, Ho, Wo).
+    """
+    op = "max_unpool2d"
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    index_array = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if index_array.shape != tuple(x.shape) or not np.issubdtype(index_array.dtype, np.integer):
+        raise ValueError(f"{op}: indices must be integers of the input's shape {tuple(x.shape)}, "
+                         f"got {index_array.dtype} {index_array.shape}")
+    kernel_size = pair(op, "kernel_size", kernel_size)
+    stride = kernel_size if stride is None else pair(op, "stride", stride)
+    padding = pair(op, "padding", padding)
+    default = [(n - 1) * s - 2 * p + k for n, k, s, p in zip(x.shape[2:], kernel_size, stride, padding)]
+    if output_size is None:
+        size = tuple(default)
+    else:
+        size = tuple(int(n) for n in output_size)[-2:] if len(output_size) in (2, 4) else None
+        if size is None:
+            raise ValueError(f"{op}: output_size must be (H, W) or (N, C, H, W), got {tuple(output_size)}")
+        for axis, (n, d, s) in enumerate(zip(size, default, stride)):
+            if not d - s < n < d + s:
+                raise ValueError(f"{op}: invalid output_size {size} (dim {axis} must be between {d - s} and {d + s}, "
+                                 "exclusive)")
+    if min(size) < 1:
+        raise ValueError(f"{op}: the output size {size} must be positive")
+    if index_array.size and (index_array.min() < 0 or index_array.max() >= size[0] * size[1]):
+        raise ValueError(f"{op}: indices must lie in [0, {size[0] * size[1]}) for output size {size}, "
+                         f"got values in [{index_array.min()}, {index_array.max()}]")
+    return MaxUnpool2d.apply(x, index_array, output_size=size)
 
 
 def avg_pool2d(
@@ -311,26 +487,37 @@ def avg_pool2d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
     padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor:
-    """2-D average pooling, PyTorch's ``torch.nn.functional.avg_pool2d``.
+    """2-D average pooling, PyTorch's ``torch.nn.functional.avg_pool2d`` (same arguments, same order).
 
     Args:
         x: (N, C, H, W), floating point.
         kernel_size: an int or a pair (kh, kw).
         stride: an int or a pair; defaults to ``kernel_size``.
         padding: implicit zero padding on both sides, at most half the kernel size.
-        count_include_pad: divide by kh*kw (True) or by the number of window
-            elements inside the unpadded input (False).
+        ceil_mode: round the output size up, keeping a last, partial window that starts
+            inside the input or its left padding (PyTorch's rule).
+        count_include_pad: whether padded zeros count in the divisor. True: each window
+            divides by its elements inside the padded input (kh*kw, except that a ceil-mode
+            window hanging over the padding's far edge counts only up to that edge, as in
+            PyTorch); False: by its elements inside the unpadded input.
+        divisor_override: a fixed divisor (nonzero) for every window instead.
 
     Returns:
-        (N, C, Ho, Wo), Ho = floor((H + 2*ph - kh) / sh) + 1 (likewise Wo).
+        (N, C, Ho, Wo), Ho = floor((H + 2*ph - kh) / sh) + 1 (``ceil`` in ceil mode), likewise Wo.
     """
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"avg_pool2d: expected a floating-point input, got dtype {x.dtype}")
-    kernel_size, stride, padding = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
+                                         or divisor_override == 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int or None, got {divisor_override!r}")
+    kernel_size, stride, padding, _ = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                           count_include_pad=bool(count_include_pad))
+                           count_include_pad=bool(count_include_pad), ceil_mode=bool(ceil_mode),
+                           divisor_override=divisor_override)
 
 
 def _adaptive_args(op: str, x: Tensor, output_size: int | Sequence[int | None]) -> tuple[int, int]:

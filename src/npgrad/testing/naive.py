@@ -15,7 +15,8 @@ Conventions shared by all functions:
 * ``padding``: an int, a pair (h, w) applied on both sides, or a 4-tuple
   (top, bottom, left, right) for asymmetric padding (what ``padding='same'`` means
   for an even kernel).
-* Output size along an axis: Ho = floor((H + pad_top + pad_bottom - d*(k - 1) - 1) / s) + 1.
+* Output size along an axis: Ho = floor((H + pad_top + pad_bottom - d*(k - 1) - 1) / s) + 1
+  (pooling's ``ceil_mode`` rounds up instead, PyTorch's rule in `_pool_out_size`).
 """
 
 from __future__ import annotations
@@ -138,35 +139,81 @@ def conv2d_backward(
 
 
 # ------------------------------------------------------------------ pooling
-def _pool_geometry(x_shape, kernel_size, stride, padding):
+def _pool_out_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size: floor (or ceil) of (size + 2*pad - dilation*(kernel-1) - 1) / stride, plus one.
+
+    In ceil mode a last window that would start in the right padding (at or after
+    size + pad in padded coordinates) is dropped.
+    """
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_geometry(x_shape, kernel_size, stride, padding, dilation=1, ceil_mode=False):
     kh, kw = pair("naive", "kernel_size", kernel_size)
     sh, sw = (kh, kw) if stride is None else pair("naive", "stride", stride)
     ph, pw = pair("naive", "padding", padding)
-    Ho = _out_size(x_shape[2], kh, sh, 2 * ph)
-    Wo = _out_size(x_shape[3], kw, sw, 2 * pw)
-    return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)
+    dh, dw = pair("naive", "dilation", dilation)
+    Ho = _pool_out_size(x_shape[2], kh, sh, ph, dh, ceil_mode)
+    Wo = _pool_out_size(x_shape[3], kw, sw, pw, dw, ceil_mode)
+    return (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)
 
 
-def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> np.ndarray:
-    """Max pooling: out[n, c, h, w] = max of the kh×kw window of xp at (h*sh, w*sw).
+def _max_pool_winners(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """For every output (n, c, oh, ow): the maximum of its window and the (row, col) in x where it is.
 
-    xp is x padded with -inf (padding never wins). ``stride`` defaults to ``kernel_size``.
-    Returns (N, C, Ho, Wo).
+    Window taps at (oh*sh - ph + i*dh, ow*sw - pw + j*dw); taps outside x are padding
+    (-inf, never the maximum). The first maximum in row-major tap order wins ties.
     """
-    (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding)
-    xp = _zero_pad(x, (ph, ph, pw, pw), value=-np.inf)
-    N, C = x.shape[:2]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding, dilation,
+                                                                       ceil_mode)
+    N, C, H, W = x.shape
     out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    where = np.zeros((N, C, Ho, Wo, 2), dtype=np.int64)
     for n in range(N):
         for c in range(C):
             for oh in range(Ho):
                 for ow in range(Wo):
-                    out[n, c, oh, ow] = xp[n, c, oh * sh : oh * sh + kh, ow * sw : ow * sw + kw].max()
-    return out
+                    best, best_at = -np.inf, (-1, -1)
+                    for i in range(kh):
+                        for j in range(kw):
+                            r, q = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+                            if 0 <= r < H and 0 <= q < W and (x[n, c, r, q] > best or best_at == (-1, -1)):
+                                best, best_at = x[n, c, r, q], (r, q)
+                    out[n, c, oh, ow], where[n, c, oh, ow] = best, best_at
+    return out, where
+
+
+def max_pool2d_forward(
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Max pooling: out[n, c, h, w] = max over the kh×kw taps x[n, c, h*sh - ph + i*dh, w*sw - pw + j*dw].
+
+    Taps in the padding count as -inf (padding never wins). ``stride`` defaults to
+    ``kernel_size``. Returns (N, C, Ho, Wo), and with ``return_indices`` also where each
+    maximum is, as row*W + col in its (H, W) plane (PyTorch's indices).
+    """
+    out, where = _max_pool_winners(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return (out, where[..., 0] * x.shape[3] + where[..., 1]) if return_indices else out
 
 
 def max_pool2d_backward(
-    dout: np.ndarray, x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0
+    dout: np.ndarray,
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
 ) -> np.ndarray:
     """Gradient of `max_pool2d_forward`: each output's gradient goes to the input that was its maximum.
 
@@ -176,50 +223,65 @@ def max_pool2d_backward(
     of the flattened window). Overlapping windows can pick the same element: accumulate.
     Returns dx (N, C, H, W).
     """
-    (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding)
-    xp = _zero_pad(x, (ph, ph, pw, pw), value=-np.inf)
-    dxp = np.zeros_like(xp)
-    N, C = x.shape[:2]
-    for n in range(N):
-        for c in range(C):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    window = xp[n, c, oh * sh : oh * sh + kh, ow * sw : ow * sw + kw]
-                    i, j = np.unravel_index(np.argmax(window), window.shape)
-                    dxp[n, c, oh * sh + i, ow * sw + j] += dout[n, c, oh, ow]
-    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+    _, where = _max_pool_winners(x, kernel_size, stride, padding, dilation, ceil_mode)
+    dx = np.zeros_like(x, dtype=dout.dtype)
+    for n, c, oh, ow in np.ndindex(*dout.shape):
+        r, q = where[n, c, oh, ow]
+        dx[n, c, r, q] += dout[n, c, oh, ow]
+    return dx
 
 
-def _avg_divisor(x_shape, oh, ow, kernel, stride, padding, count_include_pad) -> int:
-    """kh*kw, or how many elements of window (oh, ow) lie inside the unpadded input."""
+def max_unpool2d_forward(x: np.ndarray, indices: np.ndarray, output_size: IntPair) -> np.ndarray:
+    """Max unpooling: a zero (N, C, Ho, Wo) output with out[n, c, i // Wo, i % Wo] = x[n, c, h, w], i = indices[n, c, h, w]."""
+    Ho, Wo = pair("naive", "output_size", output_size)
+    out = np.zeros((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+    for n, c, h, w in np.ndindex(*x.shape):
+        i = indices[n, c, h, w]
+        out[n, c, i // Wo, i % Wo] = x[n, c, h, w]
+    return out
+
+
+def _avg_window(x_shape, oh, ow, kernel, stride, padding, count_include_pad, divisor_override):
+    """Rows, columns (slices of x) and divisor of average-pool window (oh, ow), as PyTorch computes them.
+
+    The window starts at (oh*sh - ph, ow*sw - pw) and ends kh, kw later, but not past the
+    padding's far edge (a ceil-mode last window can hang over it). Its divisor counts the
+    elements up to that edge, padding included (``count_include_pad``), or only those
+    inside x, unless ``divisor_override`` gives it.
+    """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    if count_include_pad:
-        return kh * kw
-    rows = min(oh * sh - ph + kh, x_shape[2]) - max(oh * sh - ph, 0)
-    cols = min(ow * sw - pw + kw, x_shape[3]) - max(ow * sw - pw, 0)
-    return rows * cols
+    h0, w0 = oh * sh - ph, ow * sw - pw
+    h1, w1 = min(h0 + kh, x_shape[2] + ph), min(w0 + kw, x_shape[3] + pw)
+    pool_size = (h1 - h0) * (w1 - w0)
+    h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, x_shape[2]), min(w1, x_shape[3])
+    if divisor_override is not None:
+        divisor = divisor_override
+    else:
+        divisor = pool_size if count_include_pad else (h1 - h0) * (w1 - w0)
+    return slice(h0, h1), slice(w0, w1), divisor
 
 
 def avg_pool2d_forward(
-    x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0, count_include_pad: bool = True
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
-    """Average pooling: out[n, c, h, w] = sum of the kh×kw window of xp at (h*sh, w*sw) / divisor.
+    """Average pooling: out[n, c, h, w] = sum of x over the window at (h*sh - ph, w*sw - pw) / divisor.
 
-    xp is x zero-padded. The divisor is kh*kw when ``count_include_pad`` (padding counts
-    as zeros), else the number of window elements inside the unpadded input.
+    Padding is zeros; the divisor is `_avg_window`'s (kh*kw for an ordinary window with
+    ``count_include_pad``, else the number of window elements inside x).
     Returns (N, C, Ho, Wo).
     """
-    kernel, stride_, pads, (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride_, pads
-    xp = _zero_pad(x, (ph, ph, pw, pw))
+    kernel, stride_, pads, _, (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     N, C = x.shape[:2]
     out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
-    for n in range(N):
-        for c in range(C):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    total = xp[n, c, oh * sh : oh * sh + kh, ow * sw : ow * sw + kw].sum()
-                    out[n, c, oh, ow] = total / _avg_divisor(x.shape, oh, ow, kernel, stride_, pads, count_include_pad)
+    for n, c, oh, ow in np.ndindex(N, C, Ho, Wo):
+        rows, cols, divisor = _avg_window(x.shape, oh, ow, kernel, stride_, pads, count_include_pad, divisor_override)
+        out[n, c, oh, ow] = x[n, c, rows, cols].sum() / divisor
     return out
 
 
@@ -229,25 +291,22 @@ def avg_pool2d_backward(
     kernel_size: IntPair,
     stride: IntPair | None = None,
     padding: IntPair = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
     """Gradient of `avg_pool2d_forward`: each window element gets dout / divisor.
 
     The output is linear in its window with weight 1/divisor on every element, so
-    dxp[window of (n, c, h, w)] += dout[n, c, h, w] / divisor (accumulating where windows
-    overlap); the gradient that lands on padding is dropped. Returns dx (N, C, H, W).
+    dx[window of (n, c, h, w)] += dout[n, c, h, w] / divisor (accumulating where windows
+    overlap); padding gets nothing. Returns dx (N, C, H, W).
     """
-    kernel, stride_, pads, (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride_, pads
-    dxp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), dtype=dout.dtype)
-    N, C = x.shape[:2]
-    for n in range(N):
-        for c in range(C):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    divisor = _avg_divisor(x.shape, oh, ow, kernel, stride_, pads, count_include_pad)
-                    dxp[n, c, oh * sh : oh * sh + kh, ow * sw : ow * sw + kw] += dout[n, c, oh, ow] / divisor
-    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+    kernel, stride_, pads, _, (Ho, Wo) = _pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    dx = np.zeros(x.shape, dtype=dout.dtype)
+    for n, c, oh, ow in np.ndindex(*dout.shape):
+        rows, cols, divisor = _avg_window(x.shape, oh, ow, kernel, stride_, pads, count_include_pad, divisor_override)
+        dx[n, c, rows, cols] += dout[n, c, oh, ow] / divisor
+    return dx
 
 
 def _adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
@@ -271,4 +330,21 @@ def adaptive_pool2d_forward(x: np.ndarray, output_size: IntPair, reduce: str = "
             for i, (h0, h1) in enumerate(_adaptive_bins(x.shape[2], Ho)):
                 for j, (w0, w1) in enumerate(_adaptive_bins(x.shape[3], Wo)):
                     out[n, c, i, j] = reducer(x[n, c, h0:h1, w0:w1])
+    return out
+
+
+# ------------------------------------------------------------------ normalisation
+def local_response_norm_forward(x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> np.ndarray:
+    """Local response normalisation across channels, PyTorch's definition. x: (N, C, *), any trailing dims.
+
+        out[n, c] = x[n, c] / (k + alpha / size * sum_{c'} x[n, c']^2) ** beta
+
+    over c' from c - size // 2 to c + (size - 1) // 2, the channels outside [0, C) counting as zeros.
+    """
+    N, C = x.shape[:2]
+    out = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            square_sum = sum(x[n, j] ** 2 for j in range(c - size // 2, c + (size - 1) // 2 + 1) if 0 <= j < C)
+            out[n, c] = x[n, c] / (k + alpha / size * square_sum) ** beta
     return out
