@@ -237,13 +237,15 @@ class Conv2d(Function):
         col = _im2col(x, g)  # (G, C/G*kh*kw, L)
         w_mat = g.weight_matrix(tall)  # (G, C_out*s/G, C/G*kh*kw)
         C_out = weight.shape[0]
-        tall_out = g.batch_first((w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B))  # (N, C_out, s, Ho/s, Wo) view
-        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=tall_out.dtype)
-        out, target = tall_out.swapaxes(2, 3), result.reshape(g.N, C_out, g.Ho, rows, g.Wo)  # output row h'*s + t
+        out = (w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B)  # (C_out, s, A, Ho/s, Wo, B)
+        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=out.dtype)
+        # The result viewed in the GEMM's layout (output row h'*s + t): NumPy copies in the order of
+        # `out`, read contiguously, 1.2-2.4x faster than reading a transposed view of it.
+        target = g.images(result.reshape(g.N, C_out, g.Ho, rows, g.Wo).swapaxes(2, 3))
         if bias is None:
             np.copyto(target, out)
         else:
-            np.add(out, bias[:, None, None, None], out=target)
+            np.add(out, bias[:, None, None, None, None, None], out=target)
         ctx.geometry, ctx.rows = g, rows
         saved_col = col if ctx.needs_input_grad[1] and col.nbytes <= _SAVE_COL_MAX_BYTES else None
         ctx.save_for_backward(x, weight, saved_col)
