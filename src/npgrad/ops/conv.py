@@ -27,7 +27,7 @@ is a transposing copy of x, dout and the output, which only pays off on small im
 Internally, images are handled as (C, A, H, W, B): (C, N, H, W, 1) in the usual
 layout and (C, 1, H, W, N) in the batch-last one, so one code path serves both.
 
-Tall windows, for few output channels (C_out < 16, stride 1 along the height): the
+Tall windows, for few output channels (C_out <= 16, stride 1 along the height): the
 GEMM ``weight_mat @ col`` has only C_out rows, which OpenBLAS runs far below its speed,
 over a ``col`` of C*kh*kw rows per output pixel. Computing s adjacent output rows per
 window fixes both: rows h = h'*s + t (t < s) of the output are a convolution of x with
@@ -36,8 +36,9 @@ rows (zeros elsewhere), at stride s along the height::
 
     out[n, o, h'*s + t, w] = tall_out[n, (o, t), h', w],   tall[(o, t), c, t + i, j] = weight[o, c, i, j]
 
-so the GEMM has s*C_out rows and ``col`` (kh+s-1)/s instead of kh rows of taps per output
-pixel (2.5x smaller for 5x5 kernels and s = 4), for (kh+s-1)/kh times the FLOPs.
+so the GEMM has s*C_out rows (s = 4 or 2, up to 32 rows) and ``col`` (kh+s-1)/s instead of
+kh rows of taps per output pixel (2.5x smaller for 5x5 kernels and s = 4), for (kh+s-1)/kh
+times the FLOPs.
 Backward is the tall convolution's, with dweight[o, c, i, j] = sum_t dtall[(o, t), c, t + i, j].
 
 Groups split the channels into G independent convolutions: ``col`` is viewed as
@@ -70,12 +71,11 @@ Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 # C_out = 64 > C*kh*kw = 49): there the transposing copies of x and the output dominate.
 _BATCH_LAST_BELOW_WIDTH = 16
 
-# Convolutions with fewer output channels than this compute _TALL_ROWS output rows per window
-# (module docstring). Measured (1 thread, CPU time, batch 256) on LeNet's first convolutions,
-# forward: 1.4x faster for (1 -> 6, 5x5) at 28x28 (pad 2) and 24x24 outputs; for 16 channels
-# (6 -> 16, 5x5, 10x10 and 8x8 outputs) s = 2 gained 1.1-1.2x only, and s = 4 nothing.
-_TALL_BELOW_CHANNELS = 16
-_TALL_ROWS = 4
+# Tall windows (module docstring) stack s = 4 or 2 output rows per window while the GEMM has at most
+# this many rows. Measured (1 thread, CPU time, batch 256, forward + backward) on LeNet's convolutions:
+# 1 -> 6 channels 5x5 at 28x28: s = 4 1.5x faster, s = 2 1.4x; 6 -> 16 5x5 at 10x10 and 8x8: s = 2 1.2x,
+# s = 4 1.1x; 32 output channels (7x7 or 3x3) gain nothing, nor (3x3, 8 or 16 channels) clearly.
+_TALL_GEMM_ROWS = 32
 
 # ``col`` is kept for the backward (saving a second im2col copy) unless it is larger than
 # this; big layers recompute it from x, keeping memory near PyTorch's (which saves only x).
@@ -279,11 +279,12 @@ def _dout_matrix(dout: np.ndarray, g: _Geometry, rows: int) -> np.ndarray:
 
 
 def _tall_rows(x_shape, w_shape, stride, padding, dilation, groups) -> int:
-    """s, the output rows one window computes: _TALL_ROWS for few output channels (module docstring), else 1."""
+    """s, the output rows one window computes (module docstring): 4 or 2 while s*C_out <= _TALL_GEMM_ROWS, else 1."""
     C_out, _, kh, _ = w_shape
     Ho = _output_size(x_shape[2], kh, stride[0], padding[0] + padding[1], dilation[0])
-    few_channels = C_out < _TALL_BELOW_CHANNELS and groups == 1 and stride[0] == dilation[0] == 1
-    return _TALL_ROWS if few_channels and Ho % _TALL_ROWS == 0 else 1
+    if groups != 1 or stride[0] != 1 or dilation[0] != 1:
+        return 1
+    return next((s for s in (4, 2) if s * C_out <= _TALL_GEMM_ROWS and Ho % s == 0), 1)
 
 
 def _tall_weight(weight: np.ndarray, rows: int) -> np.ndarray:
