@@ -55,6 +55,7 @@ CASES = [
     ((1, 2, 6, 20), (3, 2, 3, 2), {"padding": (0, 1), "dilation": (1, 2)}),
     ((2, 2, 4, 3), (2, 2, 3, 3), {"padding": (3, 1), "stride": (1, 2)}),
     ((2, 2, 6, 5), (10, 2, 3, 2), {"padding": 1}),  # 2 rows per window
+    ((2, 4, 10, 10), (4, 4, 3, 3), {}),  # 2 KiB per result sample (float64): batch-last reads the GEMM output transposed
     ((2, 3, 1, 1), (4, 3, 3, 3), {"padding": 1}),  # only the centre tap reads the image: cropped to 1x1
     ((2, 2, 2, 2), (3, 2, 3, 3), {"stride": 2, "padding": 1}),  # 1x1 output: the top/left taps read padding only
     ((1, 2, 1, 5), (2, 2, 3, 3), {"padding": 1}),  # cropped along the height only
