@@ -2,10 +2,13 @@
 
 A pooling window is a strided view of the (padded) input (`conv._window_view`, the
 same view im2col uses): ``windows[i, j]`` is the (N, C, Ho, Wo) slice that kernel
-offset (i, j) sees at every output position. Forward reduces over the kh*kw offsets
-with one vectorised operation per offset; backward adds each offset's share of the
-gradient into the same view of a zero buffer. The loop is over kernel offsets only,
-never over pixels, and ``+=`` accumulates where windows overlap (stride < kernel).
+offset (i, j) sees at every output position. Max pooling with an argmax to record
+reduces over the kh*kw offsets with one vectorised operation per offset; the sums and
+maxima without one are separable (`_separable_reduce`: the kh row offsets, then the kw
+column offsets). Backward adds each offset's share of the gradient into the same view
+of a zero buffer, or, for overlapping max-pool windows, scatters dout through the saved
+argmax in one ``np.add.at``. The loops are over kernel offsets only, never over pixels,
+and gradients accumulate where windows overlap (stride < kernel).
 
 Differences from PyTorch: inputs must be 4-D (no unbatched 3-D form); there is no
 ``ceil_mode``/``dilation``/``return_indices``/``divisor_override``; a NaN in a max-pool
