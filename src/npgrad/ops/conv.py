@@ -27,7 +27,7 @@ is a transposing copy of x, dout and the output, which only pays off on small im
 Internally, images are handled as (C, A, H, W, B): (C, N, H, W, 1) in the usual
 layout and (C, 1, H, W, N) in the batch-last one, so one code path serves both.
 
-Tall windows, for few output channels (C_out < 16, stride 1 along the height): the
+Tall windows, for few output channels (C_out <= 16, stride 1 along the height): the
 GEMM ``weight_mat @ col`` has only C_out rows, which OpenBLAS runs far below its speed,
 over a ``col`` of C*kh*kw rows per output pixel. Computing s adjacent output rows per
 window fixes both: rows h = h'*s + t (t < s) of the output are a convolution of x with
@@ -36,8 +36,9 @@ rows (zeros elsewhere), at stride s along the height::
 
     out[n, o, h'*s + t, w] = tall_out[n, (o, t), h', w],   tall[(o, t), c, t + i, j] = weight[o, c, i, j]
 
-so the GEMM has s*C_out rows and ``col`` (kh+s-1)/s instead of kh rows of taps per output
-pixel (2.5x smaller for 5x5 kernels and s = 4), for (kh+s-1)/kh times the FLOPs.
+so the GEMM has s*C_out rows (s = 4 or 2, up to 32 rows) and ``col`` (kh+s-1)/s instead of
+kh rows of taps per output pixel (2.5x smaller for 5x5 kernels and s = 4), for (kh+s-1)/kh
+times the FLOPs.
 Backward is the tall convolution's, with dweight[o, c, i, j] = sum_t dtall[(o, t), c, t + i, j].
 
 Groups split the channels into G independent convolutions: ``col`` is viewed as
@@ -48,7 +49,10 @@ Alternatives measured and rejected (float32, OpenBLAS, 2 cores): a sample-major 
 (N*Ho*Wo, C*kh*kw) copies 2-4x slower (its inner runs are kw long); a per-sample
 batched GEMM (N, C*kh*kw, Ho*Wo) is 1.5-2x slower than one big GEMM; dx as a
 transposed convolution costs more than the GEMM + col2im adds; processing the batch
-in cache-sized chunks gave no consistent gain.
+in cache-sized chunks gave no consistent gain. For LeNet's convolutions (1 thread, batch
+256): wide windows (s adjacent output *columns* per window) were slower than tall ones,
+since the result's columns then interleave across GEMM rows and the epilogue gathers
+single elements; col2im fused with the dx GEMM one kernel row at a time gained 6%.
 """
 
 from __future__ import annotations
@@ -70,12 +74,19 @@ Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 # C_out = 64 > C*kh*kw = 49): there the transposing copies of x and the output dominate.
 _BATCH_LAST_BELOW_WIDTH = 16
 
-# Convolutions with fewer output channels than this compute _TALL_ROWS output rows per window
-# (module docstring). Measured (1 thread, CPU time, batch 256) on LeNet's first convolutions,
-# forward: 1.4x faster for (1 -> 6, 5x5) at 28x28 (pad 2) and 24x24 outputs; for 16 channels
-# (6 -> 16, 5x5, 10x10 and 8x8 outputs) s = 2 gained 1.1-1.2x only, and s = 4 nothing.
-_TALL_BELOW_CHANNELS = 16
-_TALL_ROWS = 4
+# Tall windows (module docstring) stack s = 4 or 2 output rows per window while the GEMM has at most
+# this many rows. Measured (1 thread, CPU time, batch 256, forward + backward) on LeNet's convolutions:
+# 1 -> 6 channels 5x5 at 28x28: s = 4 1.5x faster, s = 2 1.4x; 6 -> 16 5x5 at 10x10 and 8x8: s = 2 1.2x,
+# s = 4 1.1x; 32 output channels (7x7 or 3x3) gain nothing, nor (3x3, 8 or 16 channels) clearly.
+_TALL_GEMM_ROWS = 32
+
+# The bias epilogue copies the GEMM output (C_out, ..., B) into the result (N, C_out, ...): NumPy walks
+# one of them in memory order and the other with strides. Walking the GEMM output in order (writing
+# the result strided) measured 1.3-2.5x faster (LeNet, ResNet shapes, batch 256), except in the
+# batch-last layout when one sample of the result spans a multiple of this: then the writes, one per
+# sample, fall into the same few cache sets, and reading the GEMM output transposed is 2-3x faster
+# (ResNet's 4x4 stage, 8x8 outputs of 16 channels).
+_ALIASED_STRIDE_BYTES = 2048
 
 # ``col`` is kept for the backward (saving a second im2col copy) unless it is larger than
 # this; big layers recompute it from x, keeping memory near PyTorch's (which saves only x).
@@ -237,13 +248,19 @@ class Conv2d(Function):
         col = _im2col(x, g)  # (G, C/G*kh*kw, L)
         w_mat = g.weight_matrix(tall)  # (G, C_out*s/G, C/G*kh*kw)
         C_out = weight.shape[0]
-        tall_out = g.batch_first((w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B))  # (N, C_out, s, Ho/s, Wo) view
-        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=tall_out.dtype)
-        out, target = tall_out.swapaxes(2, 3), result.reshape(g.N, C_out, g.Ho, rows, g.Wo)  # output row h'*s + t
+        out = (w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B)  # (C_out, s, A, Ho/s, Wo, B)
+        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=out.dtype)
+        target = result.reshape(g.N, C_out, g.Ho, rows, g.Wo).swapaxes(2, 3)  # (N, C_out, s, Ho/s, Wo): row h'*s + t
+        if g.batch_last and (C_out * g.Ho * rows * g.Wo * result.itemsize) % _ALIASED_STRIDE_BYTES == 0:  # per sample
+            out = g.batch_first(out)  # read the GEMM output transposed, write the result in order
+            bias = None if bias is None else bias[:, None, None, None]
+        else:  # write into the result viewed in the GEMM's layout: NumPy walks the GEMM output in order
+            target = g.images(target)
+            bias = None if bias is None else bias[:, None, None, None, None, None]
         if bias is None:
             np.copyto(target, out)
         else:
-            np.add(out, bias[:, None, None, None], out=target)
+            np.add(out, bias, out=target)
         ctx.geometry, ctx.rows = g, rows
         saved_col = col if ctx.needs_input_grad[1] and col.nbytes <= _SAVE_COL_MAX_BYTES else None
         ctx.save_for_backward(x, weight, saved_col)
@@ -277,11 +294,12 @@ def _dout_matrix(dout: np.ndarray, g: _Geometry, rows: int) -> np.ndarray:
 
 
 def _tall_rows(x_shape, w_shape, stride, padding, dilation, groups) -> int:
-    """s, the output rows one window computes: _TALL_ROWS for few output channels (module docstring), else 1."""
+    """s, the output rows one window computes (module docstring): 4 or 2 while s*C_out <= _TALL_GEMM_ROWS, else 1."""
     C_out, _, kh, _ = w_shape
     Ho = _output_size(x_shape[2], kh, stride[0], padding[0] + padding[1], dilation[0])
-    few_channels = C_out < _TALL_BELOW_CHANNELS and groups == 1 and stride[0] == dilation[0] == 1
-    return _TALL_ROWS if few_channels and Ho % _TALL_ROWS == 0 else 1
+    if groups != 1 or stride[0] != 1 or dilation[0] != 1:
+        return 1
+    return next((s for s in (4, 2) if s * C_out <= _TALL_GEMM_ROWS and Ho % s == 0), 1)
 
 
 def _tall_weight(weight: np.ndarray, rows: int) -> np.ndarray:
