@@ -202,3 +202,16 @@ def test_vgg_with_lazy_layers_gradient_clipping_and_lambda_lr(compat, fashion_su
     if theirs is not None:
         assert theirs["layer_summary"] == ours["layer_summary"]
         np.testing.assert_allclose(grad_norms, theirs["grad_norms"], rtol=1e-4)  # the norms clip_grad_norm_ returns
+
+
+def test_batch_norm_concise(compat, fashion_subset):
+    ours, theirs = compat.run_both("batch_norm_concise", **fashion_subset)
+    assert "1.num_batches_tracked" in ours["buffers"] and "10.running_var" in ours["buffers"]
+    assert ours["tracked"] == 24  # 3 epochs of 8 batches
+    history = check(ours, theirs, rtol=1e-4)  # measured: 4e-6
+    assert history[-1] < 0.7 * history[0] and ours["test_acc"] > 0.3
+    if theirs is not None:
+        assert ours["buffers"] == theirs["buffers"]
+        np.testing.assert_allclose(ours["learned"], theirs["learned"], rtol=1e-3, atol=1e-5)
+        for mine, torchs in zip(ours["moving"], theirs["moving"]):
+            np.testing.assert_allclose(mine, torchs, rtol=1e-3, atol=1e-4)  # measured: 2e-5
