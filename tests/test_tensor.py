@@ -358,3 +358,15 @@ def test_assigning_a_tensor_or_a_wrong_shape_to_grad():
     p.grad = None
     (p * 2).sum().backward()
     assert p.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_0d_integer_tensor_indexes_a_list_as_in_pytorch():
+    classes = ["a", "b", "c"]
+    logits = npgrad.tensor([[0.1, 0.7, 0.2]])
+    assert classes[logits[0].argmax(0)] == "b" and classes[npgrad.tensor(2)] == "c"
+    assert list(range(npgrad.tensor(3))) == [0, 1, 2]
+    assert np.arange(5)[npgrad.tensor([1])].shape == (1,)  # NumPy still indexes with a (1,) tensor as an array
+    with pytest.raises(TypeError, match=r"only 0-d integer tensors can be converted to an index, got a float32"):
+        classes[npgrad.tensor(1.0)]
+    with pytest.raises(TypeError, match=r"of shape \(1,\)"):
+        classes[npgrad.tensor([1])]

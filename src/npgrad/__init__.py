@@ -67,21 +67,21 @@ from npgrad.ops.shape import cat, expand, flatten, permute, reshape, squeeze, st
 from npgrad.random import Generator, get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
 from npgrad.serialization import load, save
-from npgrad import cuda, nn, optim  # noqa: E402
+from npgrad import accelerator, cuda, nn, optim  # noqa: E402
 from npgrad.nn import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat", "cfloat", "clamp", "clip",
-    "complex64", "Context", "cos", "cuda", "device", "dot", "double", "dtype", "empty", "empty_like", "enable_grad",
-    "equal", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy", "full", "full_like",
-    "Function", "Generator", "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8",
-    "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "mm", "mv", "nn", "no_grad", "norm", "normal", "numel", "ones", "ones_like", "optim", "permute", "rand",
-    "rand_like", "randint", "randn", "randn_like", "relu", "reshape", "save", "set_grad_enabled", "set_rng_state",
-    "short", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sum", "summary", "tanh", "Tensor",
-    "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "abs", "accelerator", "allclose", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "cat", "cfloat",
+    "clamp", "clip", "complex64", "Context", "cos", "cuda", "device", "dot", "double", "dtype", "empty", "empty_like",
+    "enable_grad", "equal", "exp", "expand", "eye", "flatten", "float", "float16", "float32", "float64", "from_numpy",
+    "full", "full_like", "Function", "Generator", "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32",
+    "int64", "int8", "is_grad_enabled", "linspace", "load", "log", "long", "manual_seed", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "mm", "mv", "nn", "no_grad", "norm", "normal", "numel", "ones", "ones_like", "optim",
+    "permute", "rand", "rand_like", "randint", "randn", "randn_like", "relu", "reshape", "save", "set_grad_enabled",
+    "set_rng_state", "short", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sum", "summary", "tanh",
+    "Tensor", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]
 
 

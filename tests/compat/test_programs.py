@@ -215,3 +215,16 @@ def test_batch_norm_concise(compat, fashion_subset):
         np.testing.assert_allclose(ours["learned"], theirs["learned"], rtol=1e-3, atol=1e-5)
         for mine, torchs in zip(ours["moving"], theirs["moving"]):
             np.testing.assert_allclose(mine, torchs, rtol=1e-3, atol=1e-4)  # measured: 2e-5
+
+
+def test_pytorch_quickstart_with_a_general_checkpoint(compat, fashion_subset, tmp_path):
+    ours, theirs = compat.run_both("quickstart_checkpoint", checkpoint_dir=str(tmp_path), **fashion_subset)
+    assert ours["first_batch"] == ((64, 1, 28, 28), (64,), "int64") and ours["device"] == "cpu"
+    history = check(ours, theirs, rtol=1e-4)  # measured: 8e-8
+    train_losses = history[[0, 2, 4]]
+    assert np.all(np.diff(train_losses) < 0) and ours["test_acc"] > 0.5
+    assert ours["resumed_loss"] == history[4]  # resuming from the checkpoint replays the third epoch exactly
+    assert ours["epoch"] == 2 and ours["saved_loss"] == pytest.approx(history[3])
+    assert ours["predicted"] in ours["classes"] and ours["actual"] == ours["classes"][int(fashion_subset["test_labels"][0])]
+    if theirs is not None:
+        assert ours["first_batch"] == theirs["first_batch"] and ours["predicted"] == theirs["predicted"]
