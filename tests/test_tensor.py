@@ -399,3 +399,15 @@ def test_the_smaller_pieces_of_pytorchs_tensor_surface():
     assert npgrad.allclose(x, x + 1e-7) and not x.allclose(x + 1)
     assert npgrad.is_tensor(x) and not npgrad.is_tensor(x.data)
     assert npgrad.softmax(x, dim=1).shape == (2, 2) and npgrad.sigmoid(x).shape == (2, 2)
+
+
+def test_a_0d_integer_tensor_indexes_a_list_as_in_pytorch():
+    classes = ["a", "b", "c"]
+    logits = npgrad.tensor([[0.1, 0.7, 0.2]])
+    assert classes[logits[0].argmax(0)] == "b" and classes[npgrad.tensor(2)] == "c"
+    assert list(range(npgrad.tensor(3))) == [0, 1, 2]
+    assert np.arange(5)[npgrad.tensor([1])].shape == (1,)  # NumPy still indexes with a (1,) tensor as an array
+    with pytest.raises(TypeError, match=r"only 0-d integer tensors can be converted to an index, got a float32"):
+        classes[npgrad.tensor(1.0)]
+    with pytest.raises(TypeError, match=r"of shape \(1,\)"):
+        classes[npgrad.tensor([1])]

@@ -72,16 +72,16 @@ from npgrad.ops.shape import (
 from npgrad.random import Generator, get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
 from npgrad.serialization import load, save
-from npgrad import cuda, nn, optim  # noqa: E402
+from npgrad import accelerator, cuda, nn, optim  # noqa: E402
 from npgrad.nn import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin", "argsort", "bmm", "bool", "cat", "ceil",
-    "cfloat", "chunk", "clamp", "clip", "complex64", "Context", "cos", "cuda", "cumsum", "device", "dot", "double",
-    "dtype", "empty", "empty_like", "enable_grad", "equal", "exp", "expand", "eye", "flatten", "float", "float16",
-    "float32", "float64", "floor", "from_numpy", "full", "full_like", "Function", "gather", "Generator",
+    "abs", "accelerator", "allclose", "amax", "amin", "arange", "argmax", "argmin", "argsort", "bmm", "bool", "cat",
+    "ceil", "cfloat", "chunk", "clamp", "clip", "complex64", "Context", "cos", "cuda", "cumsum", "device", "dot",
+    "double", "dtype", "empty", "empty_like", "enable_grad", "equal", "exp", "expand", "eye", "flatten", "float",
+    "float16", "float32", "float64", "floor", "from_numpy", "full", "full_like", "Function", "gather", "Generator",
     "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8", "is_grad_enabled",
     "is_tensor", "linspace", "load", "log", "log_softmax", "long", "manual_seed", "masked_fill", "matmul", "max",
     "maximum", "mean", "min", "minimum", "mm", "mv", "nn", "no_grad", "nonzero", "norm", "normal", "numel", "ones",

@@ -679,6 +679,17 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        """A 0-d integer tensor as a Python int, so it indexes lists: ``classes[pred.argmax()]``.
+
+        PyTorch also takes one-element tensors of any shape; npgrad takes 0-d ones only, so
+        that NumPy, which asks ``__index__`` first, keeps indexing with a (1,) tensor as an array.
+        """
+        if self.data.ndim != 0 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only 0-d integer tensors can be converted to an index, got a {self.data.dtype} "
+                            f"tensor of shape {self.shape}")
+        return int(self.data)
+
     # --------------------------------------------------------------- methods
     def exp(self) -> Tensor:
         return _ew.Exp.apply(self)

@@ -202,3 +202,40 @@ def test_vgg_with_lazy_layers_gradient_clipping_and_lambda_lr(compat, fashion_su
     if theirs is not None:
         assert theirs["layer_summary"] == ours["layer_summary"]
         np.testing.assert_allclose(grad_norms, theirs["grad_norms"], rtol=1e-4)  # the norms clip_grad_norm_ returns
+
+
+def test_batch_norm_concise(compat, fashion_subset):
+    ours, theirs = compat.run_both("batch_norm_concise", **fashion_subset)
+    assert "1.num_batches_tracked" in ours["buffers"] and "10.running_var" in ours["buffers"]
+    assert ours["tracked"] == 24  # 3 epochs of 8 batches
+    history = check(ours, theirs, rtol=1e-4)  # measured: 4e-6
+    assert history[-1] < 0.7 * history[0] and ours["test_acc"] > 0.3
+    if theirs is not None:
+        assert ours["buffers"] == theirs["buffers"]
+        np.testing.assert_allclose(ours["learned"], theirs["learned"], rtol=1e-3, atol=1e-5)
+        for mine, torchs in zip(ours["moving"], theirs["moving"]):
+            np.testing.assert_allclose(mine, torchs, rtol=1e-3, atol=1e-4)  # measured: 2e-5
+
+
+def test_pytorch_quickstart_with_a_general_checkpoint(compat, fashion_subset, tmp_path):
+    ours, theirs = compat.run_both("quickstart_checkpoint", checkpoint_dir=str(tmp_path), **fashion_subset)
+    assert ours["first_batch"] == ((64, 1, 28, 28), (64,), "int64") and ours["device"] == "cpu"
+    history = check(ours, theirs, rtol=1e-4)  # measured: 8e-8
+    train_losses = history[[0, 2, 4]]
+    assert np.all(np.diff(train_losses) < 0) and ours["test_acc"] > 0.5
+    assert ours["resumed_loss"] == history[4]  # resuming from the checkpoint replays the third epoch exactly
+    assert ours["epoch"] == 2 and ours["saved_loss"] == pytest.approx(history[3])
+    assert ours["predicted"] in ours["classes"] and ours["actual"] == ours["classes"][int(fashion_subset["test_labels"][0])]
+    if theirs is not None:
+        assert ours["first_batch"] == theirs["first_batch"] and ours["predicted"] == theirs["predicted"]
+
+
+def test_d2l_chapter_3_training_utilities(compat, fashion_subset):
+    ours, theirs = compat.run_both("d2l_train_ch3", **fashion_subset)
+    history = check(ours, theirs, rtol=1e-4)  # measured: 7e-8; the accuracies are equal
+    scratch, concise = history[:9].reshape(3, 3), history[9:].reshape(3, 3)
+    for run in (scratch, concise):
+        assert np.all(np.diff(run[:, 0]) < 0) and run[-1, 2] > 0.3  # loss falls; test accuracy
+    assert ours["untrained_acc"] < 0.3
+    if theirs is not None:
+        assert ours["untrained_acc"] == theirs["untrained_acc"]
