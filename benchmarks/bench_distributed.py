@@ -11,6 +11,8 @@ on a fixed random 28x28 batch of ``--batch`` images *in total*, timed as the med
 * ``2 x 1 overlap``: ``mpiexec -n 2``, one thread each, half the batch each, `DistributedDataParallel`
   with SyncBatchNorm, each bucket's Iallreduce started as its gradients complete;
 * ``2 x 1 after``: the same with ``overlap=False`` (every bucket reduced after the backward);
+* ``2 x 1 local BN``: ``2 x 1 overlap`` with each rank's batch norms left local (no SyncBatchNorm:
+  not the global batch's statistics, but none of its two rendezvous per batch-norm layer and step);
 * ``2 x 1 no comm``: the ceiling: two independent single-thread processes side by side, half the batch
   each, plain model, no communication at all (timed while both run: each keeps stepping until the other
   has finished its timed steps). Its speed-up is what two cores of this machine can give the 2-rank
@@ -37,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 MODELS = {"lenet_bn": {}, "resnet18": {"stem": "imagenet"}}  # resnet18: bench_models.py's configuration
-CONFIGS = [("1 x 1", 1, 1, True), ("1 x 2", 1, 2, True), ("2 x 1 overlap", 2, 1, True), ("2 x 1 after", 2, 1, False),
-           ("2 x 1 no comm", 2, 1, None)]  # overlap None: independent processes, no MPI
+# (label, processes, BLAS threads, mode); the modes of 2 processes: DDP reducing each bucket as it completes
+# ("overlap") or after the backward ("after"), without SyncBatchNorm ("local-bn"), or no MPI at all ("no-comm").
+CONFIGS = [("1 x 1", 1, 1, "overlap"), ("1 x 2", 1, 2, "overlap"), ("2 x 1 overlap", 2, 1, "overlap"),
+           ("2 x 1 after", 2, 1, "after"), ("2 x 1 local BN", 2, 1, "local-bn"), ("2 x 1 no comm", 2, 1, "no-comm")]
+MODES = sorted({mode for *_, mode in CONFIGS})
 
 
 def _wait_for_files(paths: list[Path]) -> None:
@@ -46,7 +51,7 @@ def _wait_for_files(paths: list[Path]) -> None:
         time.sleep(0.001)
 
 
-def worker(model_name: str, batch: int, overlap: bool, steps: int, side_by_side: str | None = None) -> dict[str, Any]:
+def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str | None = None) -> dict[str, Any]:
     """One process's row. ``side_by_side`` ("DIR:RANK:COUNT"): one of COUNT independent processes (no MPI) that
     start timing together and keep stepping until all have finished, synchronised by files in DIR."""
     import numpy as np
@@ -69,7 +74,9 @@ def worker(model_name: str, batch: int, overlap: bool, steps: int, side_by_side:
     if world > 1 and side_by_side is None:
         from npgrad.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(nn.SyncBatchNorm.convert_sync_batchnorm(model), overlap=overlap)
+        if mode != "local-bn":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model, overlap=mode != "after")
     rng = np.random.default_rng(rank)
     x = npgrad.Tensor(rng.random((batch // world, 1, 28, 28), dtype=np.float32))
     y = rng.integers(0, 10, batch // world)
@@ -91,10 +98,10 @@ def worker(model_name: str, batch: int, overlap: bool, steps: int, side_by_side:
         (Path(folder) / f"done-{rank}").touch()
         while not all(path.exists() for path in others[world:]):  # keep the other process company
             step()
-        return {"model": model_name, "world": world, "threads": common.THREADS, "overlap": None, "batch": batch,
+        return {"model": model_name, "world": world, "threads": common.THREADS, "mode": mode, "batch": batch,
                 "step_ms": 1e3 * step_s, "img_per_s": batch / world / step_s, "grad_mb": 4 * grad_numel / 2**20}
     step_s = common.time_calls(step, window=0, min_calls=steps).median
-    row = {"model": model_name, "world": world, "threads": common.THREADS, "overlap": overlap, "batch": batch,
+    row = {"model": model_name, "world": world, "threads": common.THREADS, "mode": mode, "batch": batch,
            "step_ms": 1e3 * step_s, "img_per_s": batch / step_s, "grad_mb": 4 * grad_numel / 2**20}
     if world > 1:
         import npgrad.distributed as dist
@@ -105,10 +112,10 @@ def worker(model_name: str, batch: int, overlap: bool, steps: int, side_by_side:
     return row if rank == 0 else {}
 
 
-def run_config(model_name: str, world: int, threads: int, overlap: bool | None, args: argparse.Namespace) -> dict[str, Any]:
+def run_config(model_name: str, world: int, threads: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     argv = [os.path.abspath(__file__), "--worker", model_name, "--threads", str(threads), "--batch", str(args.batch),
-            "--steps", str(args.steps)] + ([] if overlap else ["--no-overlap"])
-    if overlap is None:
+            "--steps", str(args.steps), "--mode", mode]
+    if mode == "no-comm":
         return run_side_by_side(argv, world)
     if world > 1:
         from npgrad.distributed import mpiexec_command
@@ -140,11 +147,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--batch", type=int, default=64, help="global batch (split over the ranks)")
     parser.add_argument("--worker", metavar="MODEL", help=argparse.SUPPRESS)
-    parser.add_argument("--no-overlap", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=MODES, default="overlap", help=argparse.SUPPRESS)
     parser.add_argument("--side-by-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        row = worker(args.worker, args.batch, not args.no_overlap, args.steps, args.side_by_side)
+        row = worker(args.worker, args.batch, args.mode, args.steps, args.side_by_side)
         if row:
             print(json.dumps(row))
         return
@@ -154,8 +161,8 @@ def main() -> None:
     rows, table = [], []
     for name in args.models:
         base = None
-        for label, world, threads, overlap in CONFIGS:
-            row = run_config(name, world, threads, overlap, args)
+        for label, world, threads, mode in CONFIGS:
+            row = run_config(name, world, threads, mode, args)
             row["config"] = label
             rows.append(row)
             base = base or row["img_per_s"]

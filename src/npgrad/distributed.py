@@ -26,7 +26,7 @@ non-blocking ones (``Iallreduce``, ``Ibcast``, ``Iallgather``, ``Ibarrier``), co
 that polls ``Test`` and yields the core between polls (``sched_yield``, as MPICH's blocking waits do)
 for the first 10 ms, then sleeps between polls, at most 1 ms, so a rank waiting long for the
 others leaves its core free. On a loaded 2-core machine this loop ran a 2-rank LeNet-BN step no
-slower than the blocking calls (0.77-1.09x their step time, alternating in one process pair).
+slower than the blocking calls (0.73-1.09x their step time, alternating in one process pair).
 """
 
 from __future__ import annotations

@@ -376,7 +376,7 @@ def test_nproc_2_trains_like_one_process_and_resumes_on_one_and_the_other_way(tm
 
 # `npgrad train` (3 epochs of 2 steps) on the ranks of an mpiexec job, where rank 1 goes wrong in
 # step 3 (epoch 2, step 1): it hangs (a sleep standing for an endless loop or a dead disk), gets a
-# Ctrl-C, gets a Ctrl-C while the ranks agree whether to stop, or computes a NaN loss.
+# Ctrl-C, two, a Ctrl-C while the ranks agree whether to stop, or computes a NaN loss.
 FAULTY_TRAIN = """
     import signal, sys, time
     import numpy as np
@@ -394,6 +394,9 @@ FAULTY_TRAIN = """
                 time.sleep(600)
             elif fault == "sigint":
                 signal.raise_signal(signal.SIGINT)
+            elif fault == "sigint-twice":  # the second Ctrl-C aborts this rank at once
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
             elif fault == "nan":
                 x = npgrad.Tensor(np.full_like(x.data, np.nan))
         return train_step(model, optimizer, criterion, x, y)
@@ -405,6 +408,7 @@ FAULTY_TRAIN = """
         return any_rank(flag)
 
     loop.train_step, loop.any_rank = faulty_train_step, any_rank_interrupted
+    import matplotlib.backends.backend_agg, matplotlib.figure  # loaded now, not in rank 0's first epoch end
     sys.exit(main(["train", "--out", out, "--epochs", "3", "--limit-batches", "2", "--batch-size", "8", "--no-progress",
                    "--model", "mlp", "--model-arg", "hidden_dims=[16]"]))
 """
@@ -440,6 +444,14 @@ def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoint(
     assert done.stderr.count("stopped by Ctrl-C; continue with: npgrad train --resume") == 1  # rank 0 alone
     assert (checkpoint["epoch"], checkpoint["step"]) == (1, step)  # saved at the step every rank stopped at
     assert elapsed < 40, elapsed
+
+
+@pytest.mark.mpi
+def test_two_ctrl_c_on_one_rank_abort_the_job_with_the_last_checkpoint_intact(mpirun, tmp_path):
+    done, elapsed, checkpoint = _faulty_run(mpirun, tmp_path, "sigint-twice")
+    assert done.returncode != 0 and "MPI_Abort(MPI_COMM_WORLD, 130)" in done.stderr, done.stderr
+    assert (checkpoint["epoch"], checkpoint["step"]) == (1, 0)  # the epoch before, not a half-done step
+    assert elapsed < 40, elapsed  # rank 0, waiting in the step's collectives, did not hang
 
 
 @pytest.mark.mpi

@@ -5,15 +5,19 @@ from npgrad import nn
 from npgrad.nn.parallel import _buckets
 
 
-def test_buckets_split_by_size_and_dtype_in_order():
-    params = [nn.Parameter(np.zeros(n, dtype)) for n, dtype in
-              [(100, np.float32), (100, np.float32), (300, np.float32), (10, np.float64), (10, np.float64), (5, np.float32)]]
-    buckets = _buckets(params, cap_bytes=800)
-    assert [[id(p) for p in b.params] for b in buckets] == [[id(p) for p in group] for group in
-                                                           (params[:2], params[2:3], params[3:5], params[5:])]
-    assert [b.flat.dtype for b in buckets] == [np.float32, np.float32, np.float64, np.float32]
+def test_buckets_close_at_the_cap_and_split_by_dtype_in_order():
+    """PyTorch's rule: the parameter that fills a bucket to the cap closes it (the first bucket's cap is smaller)."""
+    sizes = [(100, np.float32), (100, np.float32), (300, np.float32), (10, np.float64), (10, np.float64),
+             (5, np.float32), (50, np.float32), (200, np.float32), (1, np.float32)]
+    params = [nn.Parameter(np.zeros(n, dtype)) for n, dtype in sizes]
+    buckets = _buckets(params, cap_bytes=1000, first_cap_bytes=500)
+    # 400 + 400 >= 500 | 1200 >= 1000 | 80 + 80, then another dtype | 20 + 200 + 800 >= 1000 | the rest
+    index = {id(p): i for i, p in enumerate(params)}
+    assert [[index[id(p)] for p in b.params] for b in buckets] == [[0, 1], [2], [3, 4], [5, 6, 7], [8]]
+    assert [b.flat.dtype for b in buckets] == [np.float32, np.float32, np.float64, np.float32, np.float32]
     first = buckets[0]
     assert first.flat.size == 200 and np.shares_memory(first.views[id(params[1])], first.flat)
+    assert [len(b.params) for b in _buckets(params, cap_bytes=300)] == [1, 1, 1, 2, 3, 1]  # the first cap: at most the cap
 
 
 # One script for the equivalence tests: rank 0 also trains the single-process reference on the
@@ -86,8 +90,8 @@ EQUIVALENCE = """
 def test_two_ranks_train_like_one_process_on_the_global_batch(mpirun, dtype, overlap, cap_mb):
     done = mpirun(EQUIVALENCE, argv=[dtype, str(overlap), str(cap_mb), "0"])
     buckets = eval(done.stdout.split("buckets")[1].split("max")[0])
-    # last layer first; 0.0005 MiB = 524 bytes: the linear layer's bias, its weight, then the conv's 36 + 4
-    assert buckets == ([3 + 3 * 144 + 4 + 36] if cap_mb == 25 else [3, 3 * 144, 40])
+    # last layer first; 0.0005 MiB = 524 bytes: the linear layer's bias and weight fill a bucket, the conv's 4 + 36 do not
+    assert buckets == ([3 + 3 * 144 + 4 + 36] if cap_mb == 25 else [3 + 3 * 144, 40])
 
 
 @pytest.mark.mpi

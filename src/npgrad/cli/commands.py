@@ -354,7 +354,7 @@ def _launch(nproc: int, argv: Sequence[str]) -> int:
     # terminal (or a kill of this process) then reaches the ranks as one Ctrl-C, which stops them all
     # cleanly at the same step; mpiexec's own second-Ctrl-C force-abort stays the second Ctrl-C.
     job = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    forwarded = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no HUP on Windows
     previous = {number: signal.signal(number, lambda number, frame: job.send_signal(number)) for number in forwarded}
     try:
         return job.wait()
