@@ -35,6 +35,7 @@ LAYERS = [
     (lambda: nn.AvgPool2d(3, 2, 1, True, False, 4), (2, 2, 6, 7),  # PyTorch's positional order
      lambda m, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False, divisor_override=4)),
     (lambda: nn.LocalResponseNorm(3, 0.5, 0.75, 2.0), (2, 5, 3, 4), lambda m, x: F.local_response_norm(x, 3, 0.5, 0.75, 2.0)),
+    (lambda: nn.AdaptiveMaxPool2d((2, None)), (2, 3, 5, 7), lambda m, x: F.adaptive_max_pool2d(x, (2, None))),
     (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7), lambda m, x: F.adaptive_avg_pool2d(x, (2, 3))),
     (lambda: nn.LayerNorm((3, 4)), (2, 5, 3, 4), lambda m, x: F.layer_norm(x, (3, 4), m.weight, m.bias)),
     (lambda: nn.LayerNorm(4, elementwise_affine=False), (3, 4), lambda m, x: F.layer_norm(x, (4,))),
@@ -316,6 +317,7 @@ def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
 
 @pytest.mark.parametrize("make", [lambda m: m.MaxPool2d(3, 2, 1, 2, True, True), lambda m: m.MaxPool2d(2),
                                   lambda m: m.AvgPool2d(3, 2, 1, True, False, 2), lambda m: m.MaxUnpool2d(3, 2),
+                                  lambda m: m.AdaptiveMaxPool2d((2, None), True),
                                   lambda m: m.LocalResponseNorm(5), lambda m: m.LocalResponseNorm(2, 1e-3, 0.5, 2)])
 def test_pool_and_lrn_reprs_match_pytorch(make):
     torch = pytest.importorskip("torch")
