@@ -172,7 +172,11 @@ def test_bench_distributed_table_and_json(tmp_path, mpirun):
     out = run("bench_distributed.py", "--models", "lenet_bn", "--steps", "1", "--batch", "8", "--json", str(tmp_path / "d.json"))
     report = read_report(tmp_path / "d.json")
     rows = report["rows"]
-    assert [r["config"] for r in rows] == ["1 x 1", "1 x 2", "2 x 1 overlap", "2 x 1 after"]
-    assert [r["world"] for r in rows] == [1, 1, 2, 2] and [r["threads"] for r in rows] == [1, 2, 1, 1]
+    assert [r["config"] for r in rows] == ["1 x 1", "1 x 2", "2 x 1 overlap", "2 x 1 after", "2 x 1 no comm"]
+    assert [r["world"] for r in rows] == [1, 1, 2, 2, 2] and [r["threads"] for r in rows] == [1, 2, 1, 1, 1]
     assert all(r["img_per_s"] > 0 and r["batch"] == 8 for r in rows)
     assert rows[2]["allreduce_ms"] > 0 and rows[2]["buckets"] == 1 and "| lenet_bn | 2 x 1 overlap" in out
+    ceiling = rows[4]  # two processes side by side: img/s of both, the slower one's step
+    assert "allreduce_ms" not in ceiling and len(ceiling["step_ms_each"]) == 2
+    assert ceiling["step_ms"] == max(ceiling["step_ms_each"])
+    assert ceiling["img_per_s"] == pytest.approx(sum(4e3 / ms for ms in ceiling["step_ms_each"]))

@@ -1,3 +1,4 @@
+import datetime
 import subprocess
 import sys
 import time
@@ -20,6 +21,18 @@ def test_uninitialized_group_is_an_error():
         dist.get_rank()
     with pytest.raises(ValueError, match="backend must be 'mpi'"):
         dist.init_process_group("gloo")
+
+
+def test_bad_timeouts_are_errors_before_mpi_is_loaded(monkeypatch):
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        dist.init_process_group(timeout=datetime.timedelta(0))
+    with pytest.raises(TypeError, match="timeout must be a datetime.timedelta, got int"):
+        dist.init_process_group(timeout=30)
+    for text in ("soon", "0", "-5", "inf", "nan"):
+        monkeypatch.setenv("NPGRAD_DIST_TIMEOUT", text)
+        with pytest.raises(ValueError, match=f"NPGRAD_DIST_TIMEOUT must be a positive number of seconds, got '{text}'"):
+            dist.init_process_group()
+    assert not dist.is_initialized()
 
 
 def test_mpiexec_command_names_this_python():
@@ -143,4 +156,32 @@ def test_a_killed_rank_ends_the_job(mpirun):
         dist.all_reduce(np.zeros(3))
     """, check=False, timeout=60)
     assert done.returncode != 0
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("collective, expected", [
+    ("dist.barrier()", "barrier"),
+    ("dist.all_reduce(np.zeros(3), async_op=True).wait()", "all_reduce(op='sum')"),
+    ("dist.broadcast(np.zeros(3), src=1)", "broadcast(src=1)"),
+    ("dist.all_gather(None, np.zeros(3))", "all_gather"),
+])
+def test_a_stuck_rank_times_the_collective_out(mpirun, collective, expected):
+    """Rank 1 never reaches the collective: rank 0 gives up after the timeout, names it, and aborts the job.
+
+    (The blocking all_reduce: tests/cli/test_commands.py, a stuck rank in `npgrad train`.)"""
+    start = time.monotonic()
+    done = mpirun(f"""
+        import datetime, time
+        import numpy as np
+        import npgrad.distributed as dist
+        dist.init_process_group(timeout=datetime.timedelta(seconds=1.5))
+        if dist.get_rank() == 1:
+            time.sleep(120)
+        {collective}
+        print("passed the collective")
+    """, check=False, timeout=60)
+    assert done.returncode != 0 and "passed the collective" not in done.stdout
+    assert f"rank 0 of 2: {expected} timed out after 1.5 s (timeout 0:00:01.500000" in done.stderr, done.stderr
+    assert "aborting the job" in done.stderr
     assert time.monotonic() - start < 30

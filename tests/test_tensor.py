@@ -32,10 +32,28 @@ def test_data_and_grad_are_ndarrays_and_grad_accumulates():
     assert type(x.data) is np.ndarray
     (x * x).sum().backward()
     (x * 3).sum().backward()
-    assert isinstance(x.grad, np.ndarray)  # a GradArray: an ndarray with PyTorch's zero_()
+    assert isinstance(x.grad, np.ndarray)  # an InPlaceArray: an ndarray with PyTorch's zero_() etc.
     np.testing.assert_array_equal(x.grad, [2 + 3, 4 + 3])
     assert x.grad.zero_() is x.grad and not x.grad.any()
     assert type(x.grad.numpy()) is np.ndarray
+
+
+def test_grad_supports_the_gradient_clipping_idioms_of_course_code():
+    x = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (x * x).sum().backward()  # grad = [6, 8], norm 10
+    norm = npgrad.sqrt(npgrad.sum(x.grad ** 2))
+    assert isinstance(norm, Tensor) and norm.item() == pytest.approx(10)
+    assert x.grad.norm().item() == pytest.approx(10)
+    x.grad[:] *= 1.0 / norm  # d2l's grad_clipping: a Tensor on the right of an in-place operator
+    np.testing.assert_allclose(x.grad, [0.6, 0.8])
+    grad = x.grad
+    grad += Tensor(np.array([1.0, 1.0]))
+    grad -= Tensor(np.array([0.5, 0.5]))
+    grad /= Tensor(np.array(2.0))
+    assert grad is x.grad
+    np.testing.assert_allclose(x.grad, [0.55, 0.65])
+    assert type(x.grad * 2) is np.ndarray and isinstance(x.grad * Tensor(np.array(2.0)), Tensor)
+    assert x.grad.clone() is not x.grad and np.array_equal(x.grad.clone(), x.grad)
 
 
 def test_shared_subexpression_gradients_add_up():
@@ -57,10 +75,12 @@ def test_long_chain_does_not_hit_recursion_limit():
 
 def test_backward_needs_grad_for_non_scalar():
     x = npgrad.ones(2, 3, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"one-element outputs.*shape \(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"one-element outputs.*shape \(2, 3\), so pass gradient="):
         (x * 2).backward()
-    with pytest.raises(ValueError, match="grad has shape"):
+    with pytest.raises(ValueError, match="gradient has shape"):
         (x * 2).backward(np.ones(3))
+    (x * 2).backward(gradient=npgrad.ones(2, 3))  # PyTorch's keyword
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 2))
     with pytest.raises(RuntimeError, match="does not require grad"):
         npgrad.ones(2).sum().backward()
 
@@ -356,3 +376,26 @@ def test_assigning_a_tensor_or_a_wrong_shape_to_grad():
     p.grad = None
     (p * 2).sum().backward()
     assert p.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_the_smaller_pieces_of_pytorchs_tensor_surface():
+    x = npgrad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert x.type() == "torch.FloatTensor" and npgrad.tensor([1]).type() == "torch.LongTensor"
+    assert x.is_floating_point() and not npgrad.tensor([1]).is_floating_point() and x.element_size() == 4
+    assert x.contiguous() is x and x.T.contiguous().data.flags.c_contiguous
+    assert x.mT.shape == (2, 2) and x.mT[0, 1].item() == 3
+    assert x.new_zeros(3).dtype == np.float32 and x.new_ones((2, 1)).shape == (2, 1)
+    assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_tensor([1, 2]).dtype == np.float32
+    assert x.new_empty(2, 3).shape == (2, 3)
+    np.testing.assert_array_equal((npgrad.tensor([7, -7]) // 2).numpy(), [3, -4])  # floor, as PyTorch
+    np.testing.assert_array_equal((npgrad.tensor([7, -7]) % 3).numpy(), [1, 2])  # the divisor's sign
+    np.testing.assert_array_equal((10 // npgrad.tensor([3])).numpy(), [3])
+    with pytest.raises(RuntimeError, match="'//' has no gradient"):
+        npgrad.tensor([1.0], requires_grad=True) // 2
+    assert npgrad.tensor([[0, 1], [1, 0]]).nonzero().tolist() == [[0, 1], [1, 0]]
+    assert [t.tolist() for t in npgrad.nonzero(npgrad.tensor([0, 3, 4]), as_tuple=True)] == [[1, 2]]
+    values, inverse, counts = npgrad.tensor([3, 1, 3, 2]).unique(return_inverse=True, return_counts=True)
+    assert values.tolist() == [1, 2, 3] and inverse.tolist() == [2, 0, 2, 1] and counts.tolist() == [1, 1, 2]
+    assert npgrad.allclose(x, x + 1e-7) and not x.allclose(x + 1)
+    assert npgrad.is_tensor(x) and not npgrad.is_tensor(x.data)
+    assert npgrad.softmax(x, dim=1).shape == (2, 2) and npgrad.sigmoid(x).shape == (2, 2)

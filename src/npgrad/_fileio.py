@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from npgrad.errors import WriteError
 
@@ -112,3 +113,36 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def hold_lock(path: str | os.PathLike) -> IO[bytes] | None:
+    """Take an exclusive lock on ``path`` (created if missing, this process's id written in it) and return its file.
+
+    The lock lasts until the file is closed or the process ends, however it ends: the kernel releases a
+    ``flock`` after a kill -9 too, so no stale lock is ever left. Raises `BlockingIOError` while another process
+    holds it (its ``filename`` is ``path``, the holder's id in `read_lock_holder`). Returns None where
+    ``fcntl.flock`` does not exist (Windows): nothing is locked there.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException as exc:
+        f.close()
+        if isinstance(exc, BlockingIOError):
+            exc.filename = os.fspath(path)
+        raise
+    f.truncate()
+    f.write(f"{os.getpid()}\n".encode())
+    f.flush()
+    return f
+
+
+def read_lock_holder(path: str | os.PathLike) -> int | None:
+    """The process id a `hold_lock` holder wrote in ``path``, or None when it cannot be read."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(Path(path).read_text().strip())
+    return None

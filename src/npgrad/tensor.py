@@ -69,19 +69,60 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - PyTorch's name
         pass
 
 
-class GradArray(np.ndarray):
-    """The array ``backward()`` stores in ``Tensor.grad``: a NumPy array that also has PyTorch's ``zero_()``.
+class InPlaceArray(np.ndarray):
+    """A NumPy array that also has PyTorch's in-place Tensor methods, for ``Tensor.grad`` and ``Parameter.data``.
 
-    So the from-scratch update ``p -= lr * p.grad; p.grad.zero_()`` runs unchanged; the
-    array is otherwise plain NumPy (``p.grad[...] = 0`` and ``p.grad = None`` work too).
+    ``zero_``, ``fill_``, ``copy_``, ``normal_``, ``uniform_``, ``add_``, ``sub_``, ``mul_``,
+    ``div_`` and ``clamp_`` work as the `Tensor` methods of those names and return the array,
+    so course code such as ``p.grad.zero_()`` or ``net[0].weight.data.normal_(0, 0.01)`` runs
+    unchanged. Everything else is plain NumPy: arithmetic and reductions return plain
+    ndarrays (``__array_wrap__`` and a low ``__array_priority__``), views and copies keep
+    the methods.
     """
 
-    def zero_(self) -> GradArray:
-        self[...] = 0
-        return self
+    __array_priority__ = -1e6  # np.dot and mixed operations return the other operand's type
+
+    def __array_wrap__(self, array: np.ndarray, context: Any = None, return_scalar: bool = False) -> Any:
+        if array is self:  # an in-place ufunc (out=self)
+            return self
+        array = array.view(np.ndarray)
+        return array[()] if return_scalar else array
 
     def numpy(self) -> np.ndarray:
+        """The same memory as a plain ndarray."""
         return self.view(np.ndarray)
+
+    def clone(self) -> InPlaceArray:
+        return self.copy()
+
+    def norm(self, *args: Any, **kwargs: Any) -> Tensor:
+        """As `Tensor.norm` (``p.grad.norm()`` in gradient-clipping code); a Tensor."""
+        return Tensor(self.view(np.ndarray)).norm(*args, **kwargs)
+
+    # In-place arithmetic takes Tensors too: d2l clips with ``p.grad[:] *= theta / norm``.
+    def __iadd__(self, other: Any) -> InPlaceArray:
+        return super().__iadd__(_values(other))
+
+    def __isub__(self, other: Any) -> InPlaceArray:
+        return super().__isub__(_values(other))
+
+    def __imul__(self, other: Any) -> InPlaceArray:
+        return super().__imul__(_values(other))
+
+    def __itruediv__(self, other: Any) -> InPlaceArray:
+        return super().__itruediv__(_values(other))
+
+
+def _values(value: Any) -> Any:
+    """A Tensor's array, anything else as it is."""
+    return value.data if isinstance(value, Tensor) else value
+
+
+_LEGACY_TYPE_NAMES = {  # Tensor.type(): PyTorch's names of the CPU tensor types
+    "float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "float16": "torch.HalfTensor",
+    "int64": "torch.LongTensor", "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
+    "int8": "torch.CharTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+}
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -147,21 +188,21 @@ class Tensor:
 
     # ----------------------------------------------------------- attributes
     @property
-    def grad(self) -> GradArray | None:
-        """The gradient `backward` accumulated (a `GradArray`: an ndarray with ``zero_()``), or None."""
+    def grad(self) -> InPlaceArray | None:
+        """The gradient `backward` accumulated (an `InPlaceArray`: an ndarray with PyTorch's in-place methods), or None."""
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
         """``None``, an array, or a Tensor (its array is stored, as PyTorch stores the tensor); of ``data``'s shape.
 
-        The array is kept (a `GradArray` view of it, so memory is shared, e.g. with a DDP bucket).
+        The array is kept (an `InPlaceArray` view of it, so memory is shared, e.g. with a DDP bucket).
         """
         if value is not None:
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
             if value.shape != self.data.shape:
                 raise ValueError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.data.shape}")
-            value = value.view(GradArray)
+            value = value.view(InPlaceArray)
         self._grad = value
 
     @property
@@ -253,12 +294,42 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(np.bool_)
 
-    def type(self, dtype: Any) -> Tensor:
+    def type(self, dtype: Any = None) -> Any:
         """This tensor converted to ``dtype`` (itself when it already has it), like ``to(dtype)``.
 
-        Differs from PyTorch: ``type()`` without a dtype (the legacy type-name string) is not offered; read ``dtype``.
+        Without a dtype, PyTorch's legacy type name as a string (``"torch.FloatTensor"``, ...),
+        so code comparing against those strings keeps working.
         """
+        if dtype is None:
+            return _LEGACY_TYPE_NAMES.get(self.dtype.name, f"torch.{self.dtype.name}")
         return self.to(as_dtype(dtype, "Tensor.type"))
+
+    def is_floating_point(self) -> bool:
+        return bool(np.issubdtype(self.dtype, np.floating))
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    def contiguous(self) -> Tensor:
+        """``self`` when its array is C-contiguous, else a contiguous copy that stays in the graph (PyTorch's rule)."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def new_tensor(self, data: Any) -> Tensor:
+        """A new tensor of this one's dtype from ``data`` (a copy, not in any graph)."""
+        return Tensor(np.array(_values(data), dtype=self.dtype))
+
+    def new_zeros(self, *size: Any) -> Tensor:
+        return Tensor(np.zeros(_shape_arg(size), self.dtype))
+
+    def new_ones(self, *size: Any) -> Tensor:
+        return Tensor(np.ones(_shape_arg(size), self.dtype))
+
+    def new_full(self, size: Any, fill_value: Any) -> Tensor:
+        return Tensor(np.full(_shape_arg((size,)), fill_value, self.dtype))
+
+    def new_empty(self, *size: Any) -> Tensor:
+        return Tensor(np.empty(_shape_arg(size), self.dtype))
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, ``to(..., copy=True)``.
@@ -332,7 +403,7 @@ class Tensor:
     def _inplace(self, op: str, ufunc: Any, other: Any) -> Tensor:
         self._check_inplace(op)
         try:
-            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+            ufunc(self.data, _values(other), out=self.data)
         except (TypeError, ValueError) as error:
             kind = TypeError if isinstance(error, TypeError) else ValueError
             raise kind(f"{op}: cannot update a tensor of shape {self.shape} and dtype {self.dtype} in place: {error}") from None
@@ -382,13 +453,13 @@ class Tensor:
 
     def fill_(self, value: Any) -> Tensor:
         self._check_inplace("fill_")
-        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self.data[...] = _values(value)
         return self
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor."""
         self._check_inplace("copy_")
-        src = np.asarray(src.data if isinstance(src, Tensor) else src)
+        src = np.asarray(_values(src))
         try:
             np.copyto(self.data, np.broadcast_to(src, self.shape), casting="unsafe")
         except ValueError:
@@ -411,7 +482,7 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("x[index] = value")
-        self.data[_shape.index_arrays(index)] = value.data if isinstance(value, Tensor) else value
+        self.data[_shape.index_arrays(index)] = _values(value)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -425,11 +496,11 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------- autograd
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
-            grad: the gradient of some scalar with respect to ``self`` (same
+            gradient: the gradient of some scalar with respect to ``self`` (same
                 shape). May be omitted only when ``self`` has one element.
             retain_graph: keep the saved arrays so ``backward`` can run again
                 through the same graph. By default they are freed as soon as
@@ -437,17 +508,17 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph to differentiate")
-        if grad is None:
+        if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can be created implicitly only for one-element outputs; "
-                    f"this tensor has shape {self.shape}, so pass grad= of that shape"
+                    f"this tensor has shape {self.shape}, so pass gradient= of that shape"
                 )
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(_values(gradient), dtype=self.dtype)
             if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+                raise ValueError(f"backward: gradient has shape {grad.shape} but the tensor has shape {self.shape}")
 
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(_topological_order(self)):
@@ -524,6 +595,26 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _linear.MatMul.apply(_operand(other, self), self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        """``floor(self / other)`` (PyTorch's ``floor_divide``); no gradient, as in PyTorch."""
+        return self._no_grad_binary("//", np.floor_divide, other, reflected=False)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return self._no_grad_binary("//", np.floor_divide, other, reflected=True)
+
+    def __mod__(self, other: Any) -> Tensor:
+        """The remainder with the sign of the divisor (PyTorch's ``remainder``, Python's ``%``); no gradient here."""
+        return self._no_grad_binary("%", np.mod, other, reflected=False)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return self._no_grad_binary("%", np.mod, other, reflected=True)
+
+    def _no_grad_binary(self, symbol: str, ufunc: Any, other: Any, reflected: bool) -> Tensor:
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+            raise RuntimeError(f"'{symbol}' has no gradient in npgrad; apply it to .detach()ed tensors or under no_grad()")
+        a, b = self.data, _values(_operand(other, self))
+        return Tensor(ufunc(b, a) if reflected else ufunc(a, b))
+
     def __neg__(self) -> Tensor:
         return _ew.Neg.apply(self)
 
@@ -531,7 +622,7 @@ class Tensor:
         return self
 
     def _compare(self, other: Any, op: Callable[[Any, Any], np.ndarray]) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
+        other = _values(other)
         return Tensor(op(self.data, other))
 
     def eq(self, other: Any) -> Tensor:
@@ -723,6 +814,73 @@ class Tensor:
     def squeeze(self, dim: int | None = None) -> Tensor:
         return _shape.squeeze(self, dim)
 
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _shape.gather(self, dim, index)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _shape.repeat(self, *sizes)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _shape.chunk(self, chunks, dim)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dimensions swapped."""
+        return _shape.transpose(self, -2, -1)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return _reduce.cumsum(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return _reduce.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return _reduce.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _reduce.topk(self, k, dim, largest, sorted)
+
+    def sign(self) -> Tensor:
+        return _ew.sign(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _ew.round(self, decimals)
+
+    def floor(self) -> Tensor:
+        return _ew.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ew.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _ew.trunc(self)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ew.masked_fill(self, mask, value)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return _linear.dot(self, other)
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one index tensor per dimension."""
+        if as_tuple:
+            return tuple(Tensor(i) for i in np.nonzero(self.data))
+        return Tensor(np.argwhere(self.data))
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+               dim: int | None = None) -> Any:
+        """The distinct values (sorted), with PyTorch's optional inverse indices and counts."""
+        values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True, axis=dim)
+        extra = ([Tensor(inverse.reshape(self.shape) if dim is None else inverse)] if return_inverse else []) + (
+            [Tensor(counts)] if return_counts else [])
+        return (Tensor(values), *extra) if extra else Tensor(values)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return _ew.allclose(self, other, rtol, atol, equal_nan)
+
     def relu(self) -> Tensor:
         from npgrad.nn import functional as F
 
@@ -749,6 +907,24 @@ class Tensor:
         return F.log_softmax(self, dim, axis=axis)
 
 
+def _in_place_method(name: str) -> Callable[..., InPlaceArray]:
+    """``InPlaceArray.<name>``: run ``Tensor.<name>`` on a Tensor sharing the array's memory."""
+    tensor_method = getattr(Tensor, name)
+
+    def method(self: InPlaceArray, *args: Any, **kwargs: Any) -> InPlaceArray:
+        tensor_method(Tensor(self.view(np.ndarray)), *args, **kwargs)
+        return self
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In place, as `Tensor.{name}`; returns this array."
+    return method
+
+
+for _name in ("zero_", "fill_", "copy_", "normal_", "uniform_", "add_", "sub_", "mul_", "div_", "clamp_"):
+    setattr(InPlaceArray, _name, _in_place_method(_name))
+del _name
+
+
 def _operand(value: Any, like: Tensor) -> Any:
     """The other side of a binary operator: Tensors as they are, anything else an array.
 
@@ -762,7 +938,7 @@ def _operand(value: Any, like: Tensor) -> Any:
 
 
 def _scaled(other: Any, alpha: float) -> Any:
-    value = other.data if isinstance(other, Tensor) else other
+    value = _values(other)
     return value if alpha == 1 else np.multiply(value, alpha)
 
 
@@ -818,7 +994,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 def _accumulate(tensor: Tensor, grad: np.ndarray) -> None:
     if tensor._grad is None:
-        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True).view(GradArray)
+        tensor._grad = np.array(grad, dtype=tensor.dtype, copy=True).view(InPlaceArray)
     else:
         tensor._grad += grad
 

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -344,8 +345,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 @pytest.mark.mpi
-def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, monkeypatch):
-    """2 ranks x half the batch = 1 process (history, weights); the checkpoint resumes and evaluates without MPI."""
+def test_nproc_2_trains_like_one_process_and_resumes_on_one_and_the_other_way(tmp_path, capfd, monkeypatch):
+    """2 ranks x half the batch = 1 process (history, weights); a checkpoint of 2 ranks resumes (and evaluates)
+    on 1 without MPI, one of 1 resumes on 2: both finish like 2 epochs on one process."""
     pytest.importorskip("mpi4py")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
                                                       os.environ.get("PYTHONPATH", "")]))
@@ -357,13 +359,122 @@ def test_nproc_2_trains_like_one_process_and_resumes_on_one(tmp_path, capfd, mon
     assert "batch 32 (2 processes x 16)" in output.out
     two = _run_dir(tmp_path / "two")
     assert main(["train", "--resume", str(two), "--epochs", "2"]) == 0  # the second epoch on one process
-    records = [json.loads((run / "history.json").read_text()) for run in (one, two)]
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
-        np.testing.assert_allclose([r[key] for r in records[1]], [r[key] for r in records[0]], rtol=2e-4, err_msg=key)
-    weights = [load_checkpoint(run / "last.safetensors")["model"] for run in (one, two)]
-    for key, value in weights[0].items():
-        np.testing.assert_allclose(weights[1][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
+    _train(capfd, tmp_path / "three", "--epochs", "1", *common)
+    three = _run_dir(tmp_path / "three")
+    assert main(["train", "--resume", str(three), "--epochs", "2", "--nproc", "2"]) == 0  # the second on two
+    assert "batch 32 (2 processes x 16)" in capfd.readouterr().out
+    records = [json.loads((run / "history.json").read_text()) for run in (one, two, three)]
+    checkpoints = [load_checkpoint(run / "last.safetensors") for run in (one, two, three)]
+    assert [c["processes"] for c in checkpoints] == [1, 1, 2]
+    for resumed, checkpoint in zip(records[1:], checkpoints[1:]):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            np.testing.assert_allclose([r[key] for r in resumed], [r[key] for r in records[0]], rtol=2e-4, err_msg=key)
+        for key, value in checkpoints[0]["model"].items():
+            np.testing.assert_allclose(checkpoint["model"][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
     assert main(["eval", str(two)]) == 0
+
+
+# `npgrad train` (3 epochs of 2 steps) on the ranks of an mpiexec job, where rank 1 goes wrong in
+# step 3 (epoch 2, step 1): it hangs (a sleep standing for an endless loop or a dead disk), gets a
+# Ctrl-C, gets a Ctrl-C while the ranks agree whether to stop, or computes a NaN loss.
+FAULTY_TRAIN = """
+    import signal, sys, time
+    import numpy as np
+    import npgrad
+    import npgrad.distributed as dist
+    from npgrad.cli import main
+    from npgrad.train import loop
+    out, fault = sys.argv[1], sys.argv[2]
+    train_step, any_rank, steps = loop.train_step, loop.any_rank, []
+
+    def faulty_train_step(model, optimizer, criterion, x, y):
+        steps.append(1)
+        if len(steps) == 3 and dist.get_rank() == 1:
+            if fault == "hang":
+                time.sleep(600)
+            elif fault == "sigint":
+                signal.raise_signal(signal.SIGINT)
+            elif fault == "nan":
+                x = npgrad.Tensor(np.full_like(x.data, np.nan))
+        return train_step(model, optimizer, criterion, x, y)
+
+    def any_rank_interrupted(flag):  # the Ctrl-C lands after the flag was read, before the ranks agree
+        if (fault == "sigint-during-sync" and len(steps) == 3 and dist.get_rank() == 1
+                and sys._getframe(1).f_code.co_name != "train_step"):
+            signal.raise_signal(signal.SIGINT)
+        return any_rank(flag)
+
+    loop.train_step, loop.any_rank = faulty_train_step, any_rank_interrupted
+    sys.exit(main(["train", "--out", out, "--epochs", "3", "--limit-batches", "2", "--batch-size", "8", "--no-progress",
+                   "--model", "mlp", "--model-arg", "hidden_dims=[16]"]))
+"""
+
+
+def _faulty_run(mpirun, tmp_path, fault):
+    """The finished mpiexec job, its wall time, and the run folder's last.safetensors."""
+    start = time.monotonic()
+    done = mpirun(FAULTY_TRAIN, argv=[str(tmp_path), fault], check=False)
+    return done, time.monotonic() - start, load_checkpoint(_run_dir(tmp_path) / "last.safetensors")
+
+
+@pytest.mark.mpi
+def test_a_stuck_rank_times_out_and_the_job_ends_with_the_last_checkpoint_intact(mpirun, tmp_path, monkeypatch):
+    monkeypatch.setenv("NPGRAD_DIST_TIMEOUT", "2")
+    done, elapsed, checkpoint = _faulty_run(mpirun, tmp_path, "hang")
+    assert done.returncode != 0
+    assert "npgrad.distributed: rank 0 of 2: all_reduce(op='max') timed out after 2.0 s (timeout 0:00:02" in done.stderr
+    assert "aborting the job" in done.stderr and "epoch 1/3" in done.stdout and "epoch 2/3" not in done.stdout
+    assert elapsed < 40, elapsed
+    assert checkpoint["epoch"] == 1 and checkpoint["step"] == 0 and len(checkpoint["history"]) == 1  # epoch 1's, whole
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("fault, step", [("sigint", 1), ("sigint-during-sync", 2)])
+def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoint(mpirun, tmp_path, fault, step):
+    done, elapsed, checkpoint = _faulty_run(mpirun, tmp_path, fault)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.count("Ctrl-C: stopping after this step") == 1  # rank 1's, the only one interrupted
+    assert f"interrupted at epoch 2, step {step}: resume from" in done.stdout + done.stderr
+    assert done.stderr.count("stopped by Ctrl-C; continue with: npgrad train --resume") == 1  # rank 0 alone
+    assert (checkpoint["epoch"], checkpoint["step"]) == (1, step)  # saved at the step every rank stopped at
+    assert elapsed < 40, elapsed
+
+
+@pytest.mark.mpi
+def test_a_nan_loss_on_one_rank_stops_every_rank(mpirun, tmp_path):
+    done, elapsed, checkpoint = _faulty_run(mpirun, tmp_path, "nan")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("npgrad: training stopped: the loss became nan at epoch 2, step 1") == 1
+    assert checkpoint["epoch"] == 1 and checkpoint["step"] == 0
+    assert all(np.isfinite(value).all() for value in checkpoint["model"].values())
+    assert elapsed < 40, elapsed
+
+
+@pytest.mark.mpi
+def test_ctrl_c_to_npgrad_train_nproc_stops_the_ranks_cleanly(tmp_path):
+    """SIGINT to the launching process (what a Ctrl-C in its terminal sends it) reaches the ranks as one Ctrl-C."""
+    pytest.importorskip("mpi4py")
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "npgrad", "train", "--nproc", "2", "--out", str(tmp_path), "--epochs", "30",
+               "--limit-batches", "150", *FAST[2:]]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        for line in job.stdout:  # rank 0's first epoch line: both ranks are training
+            lines.append(line)
+            if re.match(r"epoch +1/30", line):
+                break
+        start = time.monotonic()
+        job.send_signal(signal.SIGINT)
+        output = "".join(lines) + job.communicate(timeout=60)[0]
+    finally:
+        job.kill()  # only if still running after a failure
+    assert job.returncode == 130, output
+    assert time.monotonic() - start < 20
+    assert "stopped by Ctrl-C; continue with: npgrad train --resume" in output and "Traceback" not in output, output
+    checkpoint = load_checkpoint(_run_dir(tmp_path) / "last.safetensors")
+    assert 1 <= checkpoint["epoch"] < 30 and checkpoint["processes"] == 2
 
 
 def test_scheduler_arg_errors_and_a_read_only_run_folder_are_one_line(tmp_path, capsys, monkeypatch):

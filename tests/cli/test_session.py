@@ -1,9 +1,11 @@
 """Checkpoints as hostile input to eval / predict / resume / info: one clear line, exit 2, nothing huge allocated."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,139 @@ def test_a_full_disk_stops_training_with_one_line_and_no_temporaries(tmp_path):
     (run,) = tmp_path.iterdir()
     assert result.stderr.strip().splitlines()[-1] == f"npgrad: error: cannot write {run / 'last.safetensors'}: File too large"
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def _unprivileged():
+    """A preexec_fn under which permission bits apply: root normally ignores them (CAP_DAC_OVERRIDE), so it drops
+    that capability and CAP_DAC_READ_SEARCH from the bounding set before exec (prctl PR_CAPBSET_DROP, Linux); for
+    other users there is nothing to drop. Skips when root cannot drop them."""
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+
+    def drop():
+        for cap in (cap_dac_override, cap_dac_read_search):
+            if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o555)
+        code = "import os, sys; sys.exit(os.access(sys.argv[1], os.W_OK))"
+        probe = subprocess.run([sys.executable, "-c", code, folder], preexec_fn=drop, capture_output=True)
+        os.chmod(folder, 0o755)
+    if probe.returncode != 0:
+        pytest.skip("cannot drop root's permission override here")
+    return drop
+
+
+def _train_cli(*args, wait=True):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    argv = [sys.executable, "-m", "npgrad", "train", *map(str, args), "--no-progress"]
+    if wait:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, preexec_fn=_unprivileged())
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_unprivileged())
+
+
+def _one_line_error(result):
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_read_only_output_folder_stops_the_run_and_keeps_the_checkpoint(tmp_path):
+    import time
+
+    small = ["--model", "logistic", "--limit-batches", "30", "--batch-size", "16"]
+    out = tmp_path / "readonly"
+    out.mkdir(mode=0o555)
+    out.chmod(0o555)
+    line = _one_line_error(_train_cli("--out", out, "--epochs", "1", *small))
+    assert line.startswith(f"npgrad: error: cannot create the run folder {out}/logistic-") and "Permission denied" in line
+    assert not list(out.iterdir())
+
+    # The run folder turns read-only after the first epoch: the next write fails, the first epoch's checkpoint stays.
+    process = _train_cli("--out", tmp_path / "runs", "--epochs", "4", *small, wait=False)
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "runs").glob("*/history.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # history.json is written after the checkpoint
+    (run,) = (tmp_path / "runs").iterdir()
+    run.chmod(0o555)
+    checkpoint = (run / "last.safetensors").read_bytes()
+    stderr = process.communicate(timeout=240)[1]
+    line = _one_line_error(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
+    assert line.startswith(f"npgrad: error: cannot write {run}/") and line.endswith(": Permission denied"), line
+    assert (run / "last.safetensors").read_bytes() == checkpoint
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+    line = _one_line_error(_train_cli("--resume", run))
+    assert line == f"npgrad: error: cannot resume in {run}: the run folder is not writable"
+    assert (run / "last.safetensors").read_bytes() == checkpoint
+    run.chmod(0o755)  # writable again: the run continues from that checkpoint
+    resumed = _train_cli("--resume", run)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and load(run / "last.safetensors")["epoch"] == 4
+
+
+def test_concurrent_runs_on_one_out_get_their_own_folders(tmp_path):
+    from npgrad.cli import session
+    from npgrad.cli.options import make_config
+
+    processes = [_train_cli("--out", tmp_path, "--model", "logistic", "--epochs", "2", "--limit-batches", "3",
+                            "--seed", str(seed), wait=False) for seed in (1, 2)]
+    errors = [p.communicate(timeout=300)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errors
+    runs = sorted(tmp_path.iterdir())
+    assert len(runs) == 2
+    seeds = sorted(json.loads((run / "config.json").read_text())["training"]["seed"] for run in runs)
+    assert seeds == [1, 2]  # each folder holds one run's config, and its history is that run's two epochs alone
+    assert all(len(json.loads((run / "history.json").read_text())) == 2 for run in runs)
+
+    # The same second's name taken by many at once: os.mkdir gives each its own (name, name-2, ...).
+    config = make_config({"model": "logistic"})
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: session.make_run_dir(tmp_path / "many", config), range(8)))
+    assert len(set(made)) == 8 and sorted(made) == sorted((tmp_path / "many").iterdir())
+
+
+def test_a_live_run_cannot_be_resumed_by_a_second_process(tmp_path):
+    import signal
+    import time
+
+    writer = _train_cli("--out", tmp_path, "--model", "logistic", "--epochs", "50", "--limit-batches", "30",
+                        "--batch-size", "16", wait=False)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("*/last.safetensors")) and writer.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (run,) = tmp_path.iterdir()
+    try:
+        line = _one_line_error(_train_cli("--resume", run, "--epochs", "51"))
+        assert line == (f"npgrad: error: cannot resume in {run}: npgrad process {writer.pid} is training in it "
+                        f"(it holds {run / '.npgrad-run.lock'}); wait for it to finish or stop it first")
+        assert writer.poll() is None  # the writer was never disturbed
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate()
+    done = load(run / "last.safetensors")["epoch"]
+    resumed = _train_cli("--resume", run, "--epochs", done + 1)  # the kernel dropped the killed writer's lock
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_the_run_lock_is_exclusive_and_released_on_close(tmp_path):
+    from npgrad.cli.session import lock_run_dir
+    from npgrad.errors import InvalidArgumentError
+
+    held = lock_run_dir(tmp_path, "cannot train")
+    if held is None:
+        pytest.skip("no flock here")
+    with pytest.raises(InvalidArgumentError, match=f"cannot train: npgrad process {os.getpid()} is training in it"):
+        lock_run_dir(tmp_path, "cannot train")
+    held.close()
+    lock_run_dir(tmp_path, "cannot train").close()
 
 
 def test_predict_writes_non_utf8_file_names_back_as_their_bytes(run, tmp_path, capsys):

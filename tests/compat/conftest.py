@@ -4,10 +4,12 @@ to npgrad's (`npgrad_source`), from the same initial values (`SharedStart`)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import re
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -63,8 +65,8 @@ class SharedStart:
         return self.calls[self.position - 1]
 
     def start(self, *things: Any) -> None:
-        recorded = self._next([{k: np.array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
-                               else np.array(t.detach().numpy()) for t in things])
+        recorded = self._next([{k: _array(v) for k, v in t.state_dict().items()} if hasattr(t, "state_dict")
+                               else _array(t) for t in things])
         if not self.replaying:
             return
         for thing, value in zip(things, recorded):
@@ -78,17 +80,42 @@ class SharedStart:
         return tuple(self._next([np.asarray(i, dtype=np.int64) for i in indices]))
 
 
+def _array(value: Any) -> np.ndarray:
+    """A copy of a tensor of either framework (npgrad's state dicts hold NumPy arrays already)."""
+    return np.array(value.detach().numpy() if hasattr(value, "detach") else value)
+
+
 def run_program(name: str, framework: str, shared: SharedStart, **inputs: Any) -> dict[str, Any]:
     """Run ``programs/<name>.py`` with ``framework`` ("npgrad" or "torch"); returns its global names."""
     source = (PROGRAMS / f"{name}.py").read_text()
     if framework == "npgrad":
         source = npgrad_source(source)
     shared.torch = importlib.import_module(framework)
-    if framework == "torch":
-        shared.torch.set_num_threads(1)  # the test machine is shared; threads only add contention here
     namespace = {"__name__": f"compat_{name}", "shared": shared, **inputs}
-    exec(compile(source, str(PROGRAMS / f"{name}.py"), "exec"), namespace)
+    with _one_thread(shared.torch):
+        exec(compile(source, str(PROGRAMS / f"{name}.py"), "exec"), namespace)
     return namespace
+
+
+@contextlib.contextmanager
+def _one_thread(framework: Any) -> Iterator[None]:
+    """Both frameworks on one thread: the test machine is shared, and there threads only add
+    contention (a NiN run took 52 s with OpenBLAS's threads, 4 s without them, on a loaded machine)."""
+    if framework.__name__ == "torch":
+        threads = framework.get_num_threads()
+        framework.set_num_threads(1)
+        try:
+            yield
+        finally:
+            framework.set_num_threads(threads)
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the bench extra is not installed: NumPy's BLAS keeps its threads
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def run_both(name: str, **inputs: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:

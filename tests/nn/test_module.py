@@ -40,11 +40,33 @@ def test_parameter_is_a_leaf_tensor_that_requires_grad_and_shares_data():
     data = np.arange(6, dtype=np.float32).reshape(2, 3)
     p = nn.Parameter(data)
     assert isinstance(p, npgrad.Tensor) and p.requires_grad and p.is_leaf
-    assert p.data is data
+    assert np.shares_memory(p.data, data) and p.data.base is data  # a view, not a copy
     assert not nn.Parameter(data, requires_grad=False).requires_grad
     assert nn.Parameter(npgrad.ones(2)).dtype == np.float32
     assert repr(p).startswith("Parameter containing:\ntensor([[0., 1., 2.],")
     assert "requires_grad=True" in repr(p)
+    data[0, 0] = 7
+    assert p.data[0, 0] == 7
+
+
+def test_parameter_data_has_pytorchs_in_place_methods():
+    """d2l initialises through ``.data``: ``net[0].weight.data.normal_(0, 0.01)``, ``bias.data.fill_(0)``."""
+    net = nn.Sequential(nn.Linear(300, 200))
+    npgrad.manual_seed(0)
+    assert net[0].weight.data.normal_(0, 0.01) is net[0].weight.data
+    assert abs(float(np.std(net[0].weight.data)) - 0.01) < 0.001
+    net[0].bias.data.fill_(0.5)
+    np.testing.assert_array_equal(net[0].bias.detach().numpy(), np.full(200, 0.5, np.float32))
+    net[0].bias.data.uniform_(-1, 1).clamp_(0, None).mul_(2).add_(1).sub_(1, alpha=0.5).div_(2)
+    assert np.all(net[0].bias.data >= 0.25) and np.all(net[0].bias.data <= 1.25)
+    net[0].bias.data.zero_().copy_(np.arange(200))
+    assert net[0].bias.data[7] == 7
+    net[0].weight.data = np.ones((200, 300), np.float32)  # an assigned array gets the methods too
+    net[0].weight.data.zero_()
+    assert not net[0].weight.data.any()
+    # the methods stay with the parameter: arithmetic and reductions give plain ndarrays
+    assert type(net[0].weight.data * 2) is np.ndarray and type(np.dot(np.ones(200, np.float32), net[0].weight.data)) is np.ndarray
+    assert type(net(npgrad.ones(2, 300)).data) is np.ndarray
 
 
 def test_parameter_grad_is_an_assignable_ndarray():

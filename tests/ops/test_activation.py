@@ -241,3 +241,7 @@ def test_dropout2d_drops_whole_channels_and_backward_uses_the_mask():
         dropout2d(npgrad.ones(4, 4), 0.5)
     with pytest.raises(ValueError, match="Dropout2d: p must be a probability"):
         npgrad.nn.Dropout2d(2)
+
+
+def test_the_activations_are_also_top_level_functions_as_torch_relu_and_torch_tanh():
+    assert (npgrad.relu, npgrad.sigmoid, npgrad.tanh, npgrad.softmax) == (relu, sigmoid, tanh, softmax)

@@ -50,6 +50,12 @@ CASES = [
     ((1, 3, 5, 6), (6, 1, 3, 3), {"groups": 3, "stride": 2}),  # depthwise with channel multiplier 2
     ((1, 2, 4, 5), (2, 2, 4, 5), {}),  # kernel covers the whole input: 1x1 output
     ((1, 2, 4, 18), (2, 2, 3, 3), {"padding": 1}),  # output rows of 18: the usual (not batch-last) layout
+    # Tall windows (4 output rows per window, few output channels): batch-last and usual layouts
+    ((2, 1, 8, 9), (3, 1, 5, 5), {"padding": 2}),
+    ((1, 2, 6, 20), (3, 2, 3, 2), {"padding": (0, 1), "dilation": (1, 2)}),
+    ((2, 2, 4, 3), (2, 2, 3, 3), {"padding": (3, 1), "stride": (1, 2)}),
+    ((2, 2, 6, 5), (10, 2, 3, 2), {"padding": 1}),  # 2 rows per window
+    ((2, 4, 10, 10), (4, 4, 3, 3), {}),  # 2 KiB per result sample (float64): batch-last reads the GEMM output transposed
     ((2, 3, 1, 1), (4, 3, 3, 3), {"padding": 1}),  # only the centre tap reads the image: cropped to 1x1
     ((2, 2, 2, 2), (3, 2, 3, 3), {"stride": 2, "padding": 1}),  # 1x1 output: the top/left taps read padding only
     ((1, 2, 1, 5), (2, 2, 3, 3), {"padding": 1}),  # cropped along the height only
@@ -98,6 +104,19 @@ def test_kernel_is_cropped_to_the_taps_that_read_the_image(x_shape, w_shape, kwa
     pads = conv_module._padding4("t", kwargs["padding"], (3, 3), (1, 1), stride)
     g = conv_module._Geometry(x_shape, w_shape, stride, pads, (1, 1), 1)
     assert (g.kh, g.kw) == live
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding, rows", [
+    ((256, 1, 28, 28), (6, 1, 5, 5), (2, 2, 2, 2), 4),  # LeNet's first convolution: tall windows
+    ((256, 1, 28, 28), (6, 1, 5, 5), (0, 0, 0, 0), 4),  # BN-LeNet's
+    ((256, 6, 14, 14), (16, 6, 5, 5), (0, 0, 0, 0), 2),  # LeNet's second: 16 channels, 2 rows per window
+    ((2, 1, 8, 7), (6, 1, 3, 3), (0, 0, 0, 0), 2),  # 6 output rows: not a multiple of 4
+    ((2, 1, 7, 7), (6, 1, 3, 3), (0, 0, 0, 0), 1),  # 5 output rows
+    ((256, 1, 28, 28), (32, 1, 7, 7), (3, 3, 3, 3), 1),  # 32 output channels: plain windows
+])
+def test_tall_windows_for_few_output_channels(x_shape, w_shape, padding, rows):
+    assert conv_module._tall_rows(x_shape, w_shape, (1, 1), padding, (1, 1), 1) == rows
+    assert conv_module._tall_rows(x_shape, w_shape, (2, 1), padding, (1, 1), 1) == 1  # strided rows: plain
 
 
 def test_conv2d_recomputes_col_when_too_big_to_keep(monkeypatch):
@@ -174,11 +193,14 @@ def test_conv2d_validates_arguments(x, w, kwargs, error, message):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
+@pytest.mark.parametrize("tall", [False, True])
 @pytest.mark.parametrize("batch_last", [False, True])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES)
-def test_both_column_layouts_match_naive(monkeypatch, x_shape, w_shape, kwargs, batch_last):
-    """Force the usual (N, Ho, Wo) or the batch-last (Ho, Wo, N) column order for every case."""
+def test_both_column_layouts_match_naive(monkeypatch, x_shape, w_shape, kwargs, batch_last, tall):
+    """Force the usual (N, Ho, Wo) or the batch-last (Ho, Wo, N) column order for every case, with tall
+    windows (4 or 2 output rows each, wherever the stride, dilation, groups and height allow) or without."""
     monkeypatch.setattr(conv_module, "_BATCH_LAST_BELOW_WIDTH", 10**6 if batch_last else 0)
+    monkeypatch.setattr(conv_module, "_TALL_GEMM_ROWS", 10**6 if tall else 0)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     tensors = [npgrad.Tensor(a, requires_grad=True) for a in (x, w, b)]
     out = conv2d(*tensors, **kwargs)

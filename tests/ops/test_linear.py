@@ -65,3 +65,18 @@ def test_linear_refuses_mixed_dtypes_like_conv_and_pytorch():
                                         r"weight float32, bias float32 \(convert the input with .float\(\)"):
         layer(npgrad.zeros(1, 3, dtype=npgrad.float64))
     assert layer.double()(npgrad.zeros(1, 3, dtype=npgrad.float64)).dtype == np.float64
+
+
+def test_dot_and_mv_take_exactly_vectors_and_a_matrix():
+    a, b, m = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal((3, 4))
+    check_op(npgrad.dot, a, b, reference=np.dot, torch_op=lambda x, y: __import__("torch").dot(x, y))
+    check_op(npgrad.mv, m, a, reference=np.matmul, torch_op=lambda x, y: __import__("torch").mv(x, y))
+    assert npgrad.dot(npgrad.ones(3), npgrad.ones(3)).shape == ()
+    with pytest.raises(ValueError, match="dot: expects two 1-D tensors"):
+        npgrad.dot(npgrad.ones(3), npgrad.ones(3, 1))
+    with pytest.raises(ValueError, match=r"dot: the vectors must have the same length, got shapes \(3,\) and \(4,\)"):
+        npgrad.dot(npgrad.ones(3), npgrad.ones(4))
+    with pytest.raises(ValueError, match="mv: expects a 2-D matrix and a 1-D vector"):
+        npgrad.mv(npgrad.ones(3, 4), npgrad.ones(4, 1))
+    with pytest.raises(ValueError, match=r"mv: shapes \(3, 4\) and \(3,\) cannot be multiplied"):
+        npgrad.mv(npgrad.ones(3, 4), npgrad.ones(3))

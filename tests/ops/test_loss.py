@@ -351,3 +351,14 @@ def test_nll_of_log_softmax_is_cross_entropy_and_the_module_matches():
     np.testing.assert_allclose(module(x, Y).data, nll_loss(x, Y, ignore_index=3, reduction="sum").data)
     with pytest.raises(ValueError, match="nll_loss"):
         nll_loss(x, np.array([0, 1]))
+
+
+def test_one_hot_as_pytorch():
+    out = npgrad.nn.functional.one_hot(npgrad.tensor([[0, 2], [1, 1]]))
+    assert out.dtype == np.int64 and out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out.numpy()[0], [[1, 0, 0], [0, 0, 1]])
+    assert npgrad.nn.functional.one_hot(npgrad.tensor([1]), num_classes=4).shape == (1, 4)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        npgrad.nn.functional.one_hot(npgrad.tensor([0, 2]), 2)
+    with pytest.raises(TypeError, match="integer tensor"):
+        npgrad.nn.functional.one_hot(npgrad.tensor([0.0]))

@@ -323,7 +323,7 @@ def test_pools_validate_arguments(call, error, message):
         call()
 
 
-@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (1, 2), (1, 0)), (1, 2, 0)])
 def test_max_pool2d_inference_forward_equals_training_forward(kernel_size, stride, padding):
     x = np.random.default_rng(3).standard_normal((2, 3, 7, 8)).astype(np.float32)
     x[0, 0, 0, 0] = np.nan  # NaN propagates on both paths

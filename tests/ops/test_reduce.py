@@ -102,3 +102,31 @@ def test_norm_is_the_2_norm(dim, keepdim):
     assert npgrad.Tensor(X).norm().item() == pytest.approx(np.linalg.norm(X.ravel()))
     with pytest.raises(ValueError, match="only the 2-norm"):
         npgrad.Tensor(X).norm(p=1)
+
+
+def test_cumsum_and_its_reversed_cumsum_gradient():
+    x = np.random.default_rng(3).standard_normal((3, 5))
+    check_op(lambda t: t.cumsum(1), x, reference=lambda a: np.cumsum(a, axis=1), torch_op=lambda t: t.cumsum(1))
+    check_op(lambda t: npgrad.cumsum(t, 0), x, reference=lambda a: np.cumsum(a, axis=0))
+
+
+def test_sort_argsort_topk_match_pytorch_with_nan_and_ties():
+    x = np.array([[3.0, 1.0, 2.0, 1.0], [np.nan, 5.0, -1.0, 5.0]])
+    values, indices = npgrad.sort(npgrad.tensor(x), descending=True)
+    np.testing.assert_array_equal(indices.numpy(), [[0, 2, 1, 3], [0, 1, 3, 2]])  # NaN counts as the largest
+    np.testing.assert_array_equal(values.numpy(), [[3, 2, 1, 1], [np.nan, 5, 5, -1]])
+    np.testing.assert_array_equal(npgrad.tensor(x).argsort(dim=1).numpy(), [[1, 3, 2, 0], [2, 1, 3, 0]])
+    top = npgrad.tensor(x).topk(2)
+    np.testing.assert_array_equal(top.indices.numpy(), [[0, 2], [0, 1]])
+    np.testing.assert_array_equal(npgrad.tensor(x[:1]).topk(3, largest=False).values.numpy(), [[1, 1, 2]])
+    y = np.random.default_rng(4).standard_normal((3, 6))  # distinct values: the permutation is unique
+    check_op(lambda t: t.sort(dim=0).values, y, reference=lambda a: np.sort(a, axis=0),
+             torch_op=lambda t: t.sort(dim=0).values)
+    check_op(lambda t: t.topk(4, dim=1).values, y, reference=lambda a: -np.sort(-a, axis=1)[:, :4],
+             torch_op=lambda t: t.topk(4, dim=1).values)
+    with pytest.raises(ValueError, match="k=7 is out of range for dimension -1 of size 6"):
+        npgrad.tensor(y).topk(7)
+    # top-5 accuracy as course code writes it
+    scores, labels = npgrad.tensor(y), npgrad.tensor([5, 0, 2])
+    hits = (scores.topk(2, dim=1).indices == labels.unsqueeze(1)).any()
+    assert isinstance(hits, npgrad.Tensor)

@@ -83,3 +83,46 @@ def test_tensors_index_tensors():
     rows = npgrad.tensor([1, 0, 1])
     np.testing.assert_array_equal(t[0][rows, npgrad.tensor([0, 2, 3])].data, X[0][[1, 0, 1], [0, 2, 3]])
     np.testing.assert_array_equal(t[t > 0].data, X[X > 0])
+
+
+def torch_gather(dim, index):
+    def op(t):
+        import torch
+
+        return t.gather(dim, torch.from_numpy(index))
+
+    return op
+
+
+def test_gather_picks_along_dim_and_adds_gradients_of_repeated_indices():
+    index = np.array([[[0, 2, 2, 1]], [[1, 1, 0, 0]]])  # (2, 1, 4): repeats along dim 1
+    check_op(lambda t: npgrad.gather(t, 1, index), X, reference=lambda a: np.take_along_axis(a, index, axis=1),
+             torch_op=torch_gather(1, index))
+    smaller = np.array([[[2, 0]]])  # (1, 1, 2): smaller than X off dim 1 picks from the leading corner
+    check_op(lambda t: t.gather(1, smaller), X, reference=lambda a: np.take_along_axis(a[:1, :, :2], smaller, axis=1),
+             torch_op=torch_gather(1, smaller))
+    with pytest.raises(IndexError, match="out of range for dimension 1 of size 3"):
+        npgrad.Tensor(X).gather(1, np.full((2, 1, 4), 3))
+    with pytest.raises(ValueError, match=r"index of shape \(2, 4, 4\) does not fit input of shape \(2, 3, 4\)"):
+        npgrad.Tensor(X).gather(2, np.zeros((2, 4, 4), int))
+    with pytest.raises(TypeError, match="integer"):
+        npgrad.Tensor(X).gather(1, np.zeros((2, 1, 4)))
+
+
+@pytest.mark.parametrize("sizes", [(1, 1, 1), (2, 1, 3), (2, 2, 1, 2), (1, 0, 1)])
+def test_repeat_tiles_and_sums_the_tiles_back(sizes):
+    check_op(lambda t: t.repeat(*sizes), X, reference=lambda a: np.tile(a, sizes),
+             torch_op=lambda t: t.repeat(*sizes))
+    with pytest.raises(ValueError, match="at least one size per dimension"):
+        npgrad.Tensor(X).repeat(2, 2)
+
+
+def test_split_and_chunk_follow_pytorch_sizes():
+    x = npgrad.arange(10.0)
+    assert [p.shape[0] for p in x.split(4)] == [4, 4, 2]
+    assert [p.shape[0] for p in npgrad.split(x, [3, 7])] == [3, 7]
+    assert [p.shape[0] for p in x.chunk(4)] == [3, 3, 3, 1]  # ceil(10 / 4) each
+    assert [p.shape[0] for p in npgrad.chunk(x, 3)] == [4, 4, 2]
+    check_op(lambda t: t.split(2, dim=2)[1] * 2 + t.chunk(3, dim=1)[0].sum(), X)
+    with pytest.raises(ValueError, match="do not add up to the length 10"):
+        x.split([3, 3])

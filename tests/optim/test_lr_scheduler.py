@@ -87,13 +87,13 @@ CASES = {
     "OneCycleLR": (
         lambda o: lr_scheduler.OneCycleLR(o, max_lr=[1.0, 1.0], total_steps=EPOCHS),
         lambda lr, e: _one_cycle(e),
-        lambda t, o: t.OneCycleLR(o, max_lr=1.0, total_steps=EPOCHS, cycle_momentum=False),
+        lambda t, o: t.OneCycleLR(o, max_lr=1.0, total_steps=EPOCHS),
     ),
     "OneCycleLR-three-phase-linear": (
         lambda o: lr_scheduler.OneCycleLR(o, max_lr=1.0, epochs=5, steps_per_epoch=5, three_phase=True, anneal_strategy="linear"),
         lambda lr, e: _one_cycle(e, three_phase=True, linear=True),
         lambda t, o: t.OneCycleLR(
-            o, max_lr=1.0, epochs=5, steps_per_epoch=5, three_phase=True, anneal_strategy="linear", cycle_momentum=False
+            o, max_lr=1.0, epochs=5, steps_per_epoch=5, three_phase=True, anneal_strategy="linear"
         ),
     ),
 }
@@ -173,6 +173,42 @@ def test_inverse_time_equals_lambda():
     a = _trace(lr_scheduler.InverseTimeLR(_optimizer(), decay_rate=0.3))
     b = _trace(lr_scheduler.LambdaLR(_optimizer(), lambda e: 1 / (1 + 0.3 * e)))
     np.testing.assert_allclose(a, b, rtol=1e-15)
+
+
+def _momentum_trace(framework, optimizer, key, **options):
+    """The momentum (``key`` 'momentum') or beta1 (``key`` 'betas') of each group, step by step, under OneCycleLR."""
+    params = [{"params": [framework.zeros(2, requires_grad=True)], "lr": lr} for lr in LRS]
+    optimizer = getattr(framework.optim, optimizer)(params, lr=1.0)
+    scheduler = framework.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=EPOCHS, **options)
+    out = []
+    for _ in range(EPOCHS):
+        out.append([g["momentum"] if key == "momentum" else g["betas"][0] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return np.array(out)
+
+
+@pytest.mark.parametrize("optimizer, key", [("SGD", "momentum"), ("RMSprop", "momentum"), ("Adam", "betas"), ("AdamW", "betas")])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_one_cycle_cycles_the_momentum_inversely_as_pytorch_does(optimizer, key, three_phase):
+    options = dict(base_momentum=[0.8, 0.85], three_phase=three_phase)
+    got = _momentum_trace(npgrad, optimizer, key, **options)
+    assert got[0].tolist() == [0.95, 0.95] and got.min(axis=0).tolist() == pytest.approx([0.8, 0.85], abs=5e-3)
+    if not three_phase:  # down while the lr rises (the first 30% of the steps), then back up
+        assert np.all(np.diff(got[:7, 0]) < 0) and np.all(np.diff(got[7:, 0]) > 0)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(got, _momentum_trace(torch, optimizer, key, **options), rtol=1e-12)
+
+
+def test_one_cycle_momentum_needs_an_optimizer_with_momentum_and_can_be_off():
+    adagrad = npgrad.optim.Adagrad([npgrad.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="OneCycleLR: Adagrad has no momentum or betas to cycle; pass cycle_momentum=False"):
+        lr_scheduler.OneCycleLR(adagrad, max_lr=1.0, total_steps=10)
+    lr_scheduler.OneCycleLR(adagrad, max_lr=1.0, total_steps=10, cycle_momentum=False).step()
+    sgd = SGD([npgrad.zeros(2, requires_grad=True)], lr=1.0, momentum=0.5)
+    scheduler = lr_scheduler.OneCycleLR(sgd, max_lr=1.0, total_steps=10, cycle_momentum=False)
+    scheduler.step()
+    assert sgd.param_groups[0]["momentum"] == 0.5 and "max_momentum" not in sgd.param_groups[0]
 
 
 def test_one_cycle_overrun_and_group_keys():

@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -263,8 +264,6 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from npgrad.train import NonFiniteLossError
-
     options = _train_options(args)
     if args.print_config:
         if args.resume is not None:
@@ -277,6 +276,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = session.resume_session(args.resume, options)
     else:
         run = session.new_session(options)
+    with run:  # holds the run folder's lock until training ends
+        return _train_session(run, args)
+
+
+def _train_session(run: session.Session, args: argparse.Namespace) -> int:
+    from npgrad.train import NonFiniteLossError
+
     trainer = run.trainer(progress=_progress(args))
     c, spec = run.config, run.config.data_spec
     say = _printer(run.is_main)
@@ -307,6 +313,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     if trainer.stop_reason in ("interrupted", "aborted"):
         say(f"stopped by Ctrl-C; continue with: npgrad train --resume {run.run_dir}")
+        if trainer.stop_reason == "aborted":  # a second Ctrl-C: the ranks are not at the same step
+            _abort_other_ranks(130)
         return 130
     best = trainer.best
     monitored = "val" if run.val_loader is not None else "train"
@@ -342,7 +350,17 @@ def _launch(nproc: int, argv: Sequence[str]) -> int:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(name, "1")  # one BLAS thread per process: the processes are the parallelism
-    return subprocess.run(command, env=env).returncode
+    # mpiexec in its own session, sent each signal this process gets exactly once: a Ctrl-C in the
+    # terminal (or a kill of this process) then reaches the ranks as one Ctrl-C, which stops them all
+    # cleanly at the same step; mpiexec's own second-Ctrl-C force-abort stays the second Ctrl-C.
+    job = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, lambda number, frame: job.send_signal(number)) for number in forwarded}
+    try:
+        return job.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _without_nproc(argv: Sequence[str]) -> list[str]:
@@ -551,7 +569,6 @@ def _abort_other_ranks(code: int) -> None:
     from npgrad import distributed as dist
 
     if dist.is_initialized() and dist.get_world_size() > 1:
-        sys.stderr.flush()
         dist.abort(code)
 
 
@@ -574,6 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("\nnpgrad: interrupted", file=sys.stderr)
+        _abort_other_ranks(130)
         return 130
     except BrokenPipeError:  # e.g. `npgrad models | head`: stop quietly (recipe of the Python docs)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -45,6 +45,16 @@ class Session:
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)  # things the user should know about this setup
     replanned: bool = False  # resumed with a new --epochs: the schedule is the new plan's, at the saved step
+    lock: Any = None  # the run folder's lock file (`lock_run_dir`), held while this session lives
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Release the run folder's lock (process exit would too; an in-process caller may train there next)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     @property
     def train_size(self) -> int:
@@ -182,6 +192,29 @@ def make_run_dir(out: str | os.PathLike, config: RunConfig) -> Path:
     raise AssertionError("unreachable")
 
 
+# In a run folder while a process trains in it: a second process (a --resume of a live run) is refused.
+RUN_LOCK = ".npgrad-run.lock"
+
+
+def lock_run_dir(run_dir: Path, doing: str) -> Any:
+    """Hold ``run_dir``'s `RUN_LOCK` for this process's life (its open file; None where locks do not exist).
+
+    Raises InvalidArgumentError, saying ``doing`` (e.g. "cannot resume in <folder>"), while another process holds it.
+    """
+    from npgrad._fileio import hold_lock, read_lock_holder
+
+    try:
+        return hold_lock(run_dir / RUN_LOCK)
+    except BlockingIOError:
+        pid = read_lock_holder(run_dir / RUN_LOCK)
+        holder = f"npgrad process {pid}" if pid is not None else "another npgrad process"
+        raise InvalidArgumentError(f"{doing}: {holder} is training in it (it holds {run_dir / RUN_LOCK}); wait for it "
+                                   f"to finish or stop it first") from None
+    except OSError as exc:
+        raise InvalidArgumentError(f"{doing}: cannot create its lock file {run_dir / RUN_LOCK} "
+                                   f"({exc.strerror or exc})") from None
+
+
 def write_config(config: RunConfig, run_dir: Path) -> None:
     from npgrad._fileio import atomic_write
 
@@ -208,11 +241,12 @@ def new_session(options: dict[str, Any]) -> Session:
     builders.check_model_name(config.model.name)
     world = join_world()
     config, built = _build(config, world)
-    run_dir = None
+    run_dir = lock = None
     if world[0] == 0:
         run_dir = make_run_dir(options.get("out") or DEFAULT_OUT, config)
+        lock = lock_run_dir(run_dir, f"cannot train in {run_dir}")
         write_config(config, run_dir)
-    return Session(config, run_dir, *built)
+    return Session(config, run_dir, *built, lock=lock)
 
 
 def resume_session(path: str, options: dict[str, Any]) -> Session:
@@ -261,8 +295,11 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
                                    f"train longer")
     world = join_world()
     run_dir = Path(state["path"]).parent
-    if world[0] == 0 and not os.access(run_dir, os.W_OK):
-        raise InvalidArgumentError(f"cannot resume in {run_dir}: the run folder is not writable")
+    lock = None
+    if world[0] == 0:
+        if not os.access(run_dir, os.W_OK):
+            raise InvalidArgumentError(f"cannot resume in {run_dir}: the run folder is not writable")
+        lock = lock_run_dir(run_dir, f"cannot resume in {run_dir}")
     config, built = _build(config, world)
     if world[0] == 0:
         try:
@@ -270,7 +307,8 @@ def resume_session(path: str, options: dict[str, Any]) -> Session:
         except OSError as exc:
             raise InvalidArgumentError(f"cannot resume in {run_dir}: cannot write its config.json "
                                        f"({exc.strerror or exc})") from None
-    return Session(config, run_dir, *built, state, state["path"], notes, replanned and state.get("scheduler") is not None)
+    return Session(config, run_dir, *built, state, state["path"], notes, replanned and state.get("scheduler") is not None,
+                   lock)
 
 
 # The largest image side a checkpoint's config may ask for: the model is built by one dry forward

@@ -10,6 +10,7 @@ runs the current epoch and advances the counter; `set_epoch` and `state_dict` /
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -152,7 +153,7 @@ def _prefetched(batches: Iterator[Batch], depth: int) -> Iterator[Batch]:
         while not stop.is_set():
             try:
                 ready.put(item, timeout=0.1)
-                return True
+                return not stop.is_set()
             except queue.Full:
                 continue
         return False
@@ -177,8 +178,13 @@ def _prefetched(batches: Iterator[Batch], depth: int) -> Iterator[Batch]:
                 yield item
         finally:
             stop.set()
-            # The daemon worker exits at its next hand-off; a bounded wait means a finaliser
-            # running at an awkward moment (e.g. garbage collection) can never hang on it.
+            # Emptying the queue wakes a worker blocked on it at once (waiting out its put timeout made every
+            # abandoned iterator, even next(iter(loader)), cost the caller 80-100 ms). It exits at that
+            # hand-off; a bounded wait means a finaliser running at an awkward moment (e.g. garbage
+            # collection) can never hang on a worker still building a batch.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    ready.get_nowait()
             worker.join(timeout=1.0)
 
     return consume()

@@ -14,6 +14,7 @@ from npgrad.ops.loss import (
     mse_loss,
     multi_margin_loss,
     nll_loss,
+    one_hot,
 )
 from npgrad.ops.norm import batch_norm, group_norm, layer_norm, local_response_norm, sync_batch_norm
 from npgrad.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d, max_unpool2d
@@ -23,5 +24,5 @@ __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "dropout2d", "flatten", "group_norm",
     "layer_norm", "leaky_relu", "linear", "local_response_norm", "log_softmax", "max_pool2d", "max_unpool2d",
-    "mse_loss", "multi_margin_loss", "nll_loss", "relu", "sigmoid", "softmax", "sync_batch_norm", "tanh",
+    "mse_loss", "multi_margin_loss", "nll_loss", "one_hot", "relu", "sigmoid", "softmax", "sync_batch_norm", "tanh",
 ]

@@ -21,18 +21,31 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npgrad._dtypes import check_device
-from npgrad.tensor import RemovableHandle, Tensor, _to_args, is_grad_enabled
+from npgrad.tensor import InPlaceArray, RemovableHandle, Tensor, _to_args, is_grad_enabled
+
+
+_DATA_SLOT = Tensor.data  # the slot Parameter's `data` property stores into
 
 
 class Parameter(Tensor):
     """A Tensor that is a trainable parameter of a `Module`: it requires grad by default.
 
-    Assigning a Parameter to a Module attribute registers it. ``data`` (an ndarray)
-    is shared with the given array, not copied; ``grad`` is ``None`` or an ndarray
-    of ``data``'s shape that users may read and assign (optimizers read it).
+    Assigning a Parameter to a Module attribute registers it. ``data`` is shared with the
+    given array, not copied: an `InPlaceArray` (an ndarray that also has ``normal_``,
+    ``fill_``, ``zero_``, ``copy_``, ... so PyTorch's ``layer.weight.data.normal_(0, 0.01)``
+    works; assigning ``data`` keeps that). ``grad`` is ``None`` or an ndarray of ``data``'s
+    shape that users may read and assign (optimizers read it).
     """
 
     __slots__ = ()
+
+    @property
+    def data(self) -> InPlaceArray:
+        return _DATA_SLOT.__get__(self, Parameter)
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        _DATA_SLOT.__set__(self, np.asarray(value).view(InPlaceArray))
 
     def __init__(self, data: Any = None, requires_grad: bool = True):
         if data is None:

@@ -27,6 +27,20 @@ is a transposing copy of x, dout and the output, which only pays off on small im
 Internally, images are handled as (C, A, H, W, B): (C, N, H, W, 1) in the usual
 layout and (C, 1, H, W, N) in the batch-last one, so one code path serves both.
 
+Tall windows, for few output channels (C_out <= 16, stride 1 along the height): the
+GEMM ``weight_mat @ col`` has only C_out rows, which OpenBLAS runs far below its speed,
+over a ``col`` of C*kh*kw rows per output pixel. Computing s adjacent output rows per
+window fixes both: rows h = h'*s + t (t < s) of the output are a convolution of x with
+the tall kernel (C_out*s, C, kh+s-1, kw) whose block t is the weight shifted down by t
+rows (zeros elsewhere), at stride s along the height::
+
+    out[n, o, h'*s + t, w] = tall_out[n, (o, t), h', w],   tall[(o, t), c, t + i, j] = weight[o, c, i, j]
+
+so the GEMM has s*C_out rows (s = 4 or 2, up to 32 rows) and ``col`` (kh+s-1)/s instead of
+kh rows of taps per output pixel (2.5x smaller for 5x5 kernels and s = 4), for (kh+s-1)/kh
+times the FLOPs.
+Backward is the tall convolution's, with dweight[o, c, i, j] = sum_t dtall[(o, t), c, t + i, j].
+
 Groups split the channels into G independent convolutions: ``col`` is viewed as
 (G, C/G*kh*kw, N*Ho*Wo) and the products are one batched ``matmul`` over groups
 (NumPy loops over the G matrices in C; no Python loop over groups or channels).
@@ -35,7 +49,10 @@ Alternatives measured and rejected (float32, OpenBLAS, 2 cores): a sample-major 
 (N*Ho*Wo, C*kh*kw) copies 2-4x slower (its inner runs are kw long); a per-sample
 batched GEMM (N, C*kh*kw, Ho*Wo) is 1.5-2x slower than one big GEMM; dx as a
 transposed convolution costs more than the GEMM + col2im adds; processing the batch
-in cache-sized chunks gave no consistent gain.
+in cache-sized chunks gave no consistent gain. For LeNet's convolutions (1 thread, batch
+256): wide windows (s adjacent output *columns* per window) were slower than tall ones,
+since the result's columns then interleave across GEMM rows and the epilogue gathers
+single elements; col2im fused with the dx GEMM one kernel row at a time gained 6%.
 """
 
 from __future__ import annotations
@@ -56,6 +73,20 @@ Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
 # 1.4-1.5x slower for 1-channel 7x7 layers at Wo = 28 and at Wo = 14 (ResNet's stem, where
 # C_out = 64 > C*kh*kw = 49): there the transposing copies of x and the output dominate.
 _BATCH_LAST_BELOW_WIDTH = 16
+
+# Tall windows (module docstring) stack s = 4 or 2 output rows per window while the GEMM has at most
+# this many rows. Measured (1 thread, CPU time, batch 256, forward + backward) on LeNet's convolutions:
+# 1 -> 6 channels 5x5 at 28x28: s = 4 1.5x faster, s = 2 1.4x; 6 -> 16 5x5 at 10x10 and 8x8: s = 2 1.2x,
+# s = 4 1.1x; 32 output channels (7x7 or 3x3) gain nothing, nor (3x3, 8 or 16 channels) clearly.
+_TALL_GEMM_ROWS = 32
+
+# The bias epilogue copies the GEMM output (C_out, ..., B) into the result (N, C_out, ...): NumPy walks
+# one of them in memory order and the other with strides. Walking the GEMM output in order (writing
+# the result strided) measured 1.3-2.5x faster (LeNet, ResNet shapes, batch 256), except in the
+# batch-last layout when one sample of the result spans a multiple of this: then the writes, one per
+# sample, fall into the same few cache sets, and reading the GEMM output transposed is 2-3x faster
+# (ResNet's 4x4 stage, 8x8 outputs of 16 channels).
+_ALIASED_STRIDE_BYTES = 2048
 
 # ``col`` is kept for the backward (saving a second im2col copy) unless it is larger than
 # this; big layers recompute it from x, keeping memory near PyTorch's (which saves only x).
@@ -157,12 +188,12 @@ class _Geometry:
         self.A, self.B = (1, self.N) if self.batch_last else (self.N, 1)  # images as (C, A, H, W, B)
 
     def images(self, a: np.ndarray) -> np.ndarray:
-        """A view of a (N, C, H, W) as (C, A, H, W, B), the layout of ``col``'s columns."""
-        return a.transpose(1, 2, 3, 0)[:, None] if self.batch_last else a.transpose(1, 0, 2, 3)[..., None]
+        """A view of a (N, C..., H, W) as (C..., A, H, W, B), the layout of ``col``'s columns (C...: channel axes)."""
+        return np.moveaxis(a, 0, -1)[..., None, :, :, :] if self.batch_last else np.moveaxis(a, 0, -3)[..., None]
 
     def batch_first(self, a: np.ndarray) -> np.ndarray:
-        """A view of a (C, A, H, W, B) as (N, C, H, W), undoing `images`."""
-        return a[:, 0].transpose(3, 0, 1, 2) if self.batch_last else a[..., 0].transpose(1, 0, 2, 3)
+        """A view of a (C..., A, H, W, B) as (N, C..., H, W), undoing `images`."""
+        return np.moveaxis(a[..., 0, :, :, :], -1, 0) if self.batch_last else np.moveaxis(a[..., 0], -3, 0)
 
     def weight_matrix(self, weight: np.ndarray) -> np.ndarray:
         """The live taps of weight (C_out, C/G, kh, kw) as (G, C_out/G, C/G*kh'*kw'), the GEMM's left operand."""
@@ -211,16 +242,26 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
-        g = _Geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+        rows = _tall_rows(x.shape, weight.shape, stride, padding, dilation, groups)  # s output rows per window
+        tall = _tall_weight(weight, rows)  # (C_out*s, C/G, kh+s-1, kw)
+        g = _Geometry(x.shape, tall.shape, (stride[0] * rows, stride[1]), padding, dilation, groups)
         col = _im2col(x, g)  # (G, C/G*kh*kw, L)
-        w_mat = g.weight_matrix(weight)  # (G, C_out/G, C/G*kh*kw)
-        out = g.batch_first((w_mat @ col).reshape(g.C_out, g.A, g.Ho, g.Wo, g.B))  # (N, C_out, Ho, Wo) view
-        result = np.empty((g.N, g.C_out, g.Ho, g.Wo), dtype=out.dtype)
+        w_mat = g.weight_matrix(tall)  # (G, C_out*s/G, C/G*kh*kw)
+        C_out = weight.shape[0]
+        out = (w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B)  # (C_out, s, A, Ho/s, Wo, B)
+        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=out.dtype)
+        target = result.reshape(g.N, C_out, g.Ho, rows, g.Wo).swapaxes(2, 3)  # (N, C_out, s, Ho/s, Wo): row h'*s + t
+        if g.batch_last and (C_out * g.Ho * rows * g.Wo * result.itemsize) % _ALIASED_STRIDE_BYTES == 0:  # per sample
+            out = g.batch_first(out)  # read the GEMM output transposed, write the result in order
+            bias = None if bias is None else bias[:, None, None, None]
+        else:  # write into the result viewed in the GEMM's layout: NumPy walks the GEMM output in order
+            target = g.images(target)
+            bias = None if bias is None else bias[:, None, None, None, None, None]
         if bias is None:
-            np.copyto(result, out)
+            np.copyto(target, out)
         else:
-            np.add(out, bias[:, None, None], out=result)
-        ctx.geometry = g
+            np.add(out, bias, out=target)
+        ctx.geometry, ctx.rows = g, rows
         saved_col = col if ctx.needs_input_grad[1] and col.nbytes <= _SAVE_COL_MAX_BYTES else None
         ctx.save_for_backward(x, weight, saved_col)
         return result
@@ -228,24 +269,56 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C_out, Ho, Wo)
         x, weight, col = ctx.saved
-        g = ctx.geometry
+        g, rows = ctx.geometry, ctx.rows
         dx = dweight = dbias = None
-        dout_mat = _dout_matrix(dout, g) if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
+        dout_mat = _dout_matrix(dout, g, rows) if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
         if ctx.needs_input_grad[0]:
-            w_mat = g.weight_matrix(weight)  # (G, C_out/G, C/G*kh*kw)
+            w_mat = g.weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
             dx = _col2im(w_mat.transpose(0, 2, 1) @ dout_mat, g)
         if ctx.needs_input_grad[1]:
             if col is None:
                 col = _im2col(x, g)
-            dweight = g.full_weight_grad(dout_mat @ col.transpose(0, 2, 1), weight.shape)
+            C_in, kh, kw = weight.shape[1:]
+            dtall = g.full_weight_grad(dout_mat @ col.transpose(0, 2, 1), (g.C_out, C_in, kh + rows - 1, kw))
+            dweight = _short_weight_grad(dtall, rows, kh)
         if ctx.needs_input_grad[2]:
             dbias = dout.sum(axis=(0, 2, 3))
         return dx, dweight, dbias
 
 
-def _dout_matrix(dout: np.ndarray, g: _Geometry) -> np.ndarray:
-    """dout (N, C_out, Ho, Wo) in the GEMM layout (G, C_out/G, L), columns ordered like ``col``'s."""
-    return np.ascontiguousarray(g.images(dout)).reshape(g.groups, g.C_out // g.groups, g.N * g.Ho * g.Wo)
+def _dout_matrix(dout: np.ndarray, g: _Geometry, rows: int) -> np.ndarray:
+    """dout (N, C_out, Ho, Wo) in the GEMM layout (G, C_out*s/G, L), rows (o, t) and columns ordered like ``col``'s."""
+    N, C_out, Ho, Wo = dout.shape
+    tall_dout = dout.reshape(N, C_out, Ho // rows, rows, Wo).swapaxes(2, 3)  # (N, C_out, s, Ho/s, Wo): row h'*s + t
+    return np.ascontiguousarray(g.images(tall_dout)).reshape(g.groups, g.C_out // g.groups, g.N * g.Ho * g.Wo)
+
+
+def _tall_rows(x_shape, w_shape, stride, padding, dilation, groups) -> int:
+    """s, the output rows one window computes (module docstring): 4 or 2 while s*C_out <= _TALL_GEMM_ROWS, else 1."""
+    C_out, _, kh, _ = w_shape
+    Ho = _output_size(x_shape[2], kh, stride[0], padding[0] + padding[1], dilation[0])
+    if groups != 1 or stride[0] != 1 or dilation[0] != 1:
+        return 1
+    return next((s for s in (4, 2) if s * C_out <= _TALL_GEMM_ROWS and Ho % s == 0), 1)
+
+
+def _tall_weight(weight: np.ndarray, rows: int) -> np.ndarray:
+    """(C_out, C, kh, kw) → (C_out*s, C, kh+s-1, kw): block t (of s) is the weight shifted down t rows, zeros elsewhere."""
+    if rows == 1:
+        return weight
+    C_out, C, kh, kw = weight.shape
+    tall = np.zeros((C_out, rows, C, kh + rows - 1, kw), dtype=weight.dtype)
+    for t in range(rows):
+        tall[:, t, :, t : t + kh] = weight
+    return tall.reshape(C_out * rows, C, kh + rows - 1, kw)
+
+
+def _short_weight_grad(dtall: np.ndarray, rows: int, kh: int) -> np.ndarray:
+    """The adjoint of `_tall_weight`: dtall (C_out*s, C, kh+s-1, kw) → dweight (C_out, C, kh, kw), summing the s blocks."""
+    if rows == 1:
+        return dtall
+    blocks = dtall.reshape(dtall.shape[0] // rows, rows, *dtall.shape[1:])
+    return sum(blocks[:, t, :, t : t + kh] for t in range(rows))
 
 
 def _padding4(

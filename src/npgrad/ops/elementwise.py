@@ -163,6 +163,34 @@ class Sqrt(Function):
         return dout / (2 * out)
 
 
+class Sin(Function):
+    """out = sin x;  dx = dout * cos x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return dout * np.cos(x)
+
+
+class Cos(Function):
+    """out = cos x;  dx = -dout * sin x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved
+        return -dout * np.sin(x)
+
+
 class Abs(Function):
     """out = |x|;  dx = dout * sign(x)  (0 at x = 0, like PyTorch)"""
 
@@ -230,13 +258,26 @@ class Maximum(Function):
         return da, db
 
 
+class PiecewiseConstant(Function):
+    """out = ``ufunc``(x) for a step function (sign, round, floor, ceil, trunc);  dx = 0, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, ufunc, **kwargs):
+        ctx.shape_dtype = (x.shape, x.dtype)
+        return ufunc(x, **kwargs)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return np.zeros(*ctx.shape_dtype)
+
+
 class Cast(Function):
     """out = x converted to ``dtype``; the gradient is converted back."""
 
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype
-        return x.astype(dtype)
+        return x.astype(dtype, order="C")
 
     @staticmethod
     def backward(ctx, dout):
@@ -260,6 +301,16 @@ def log(x: Tensor) -> Tensor:
 def sqrt(x: Tensor) -> Tensor:
     """Square root, element-wise."""
     return Sqrt.apply(_tensor(x))
+
+
+def sin(x: Tensor) -> Tensor:
+    """Sine (radians), element-wise."""
+    return Sin.apply(_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    """Cosine (radians), element-wise."""
+    return Cos.apply(_tensor(x))
 
 
 def abs(x: Tensor) -> Tensor:
@@ -294,3 +345,48 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
     return Where.apply(condition, _operand(a, like), _operand(b, like))
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 element-wise (zero gradient)."""
+    return PiecewiseConstant.apply(_tensor(x), ufunc=np.sign)
+
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round half to even, to ``decimals`` places (zero gradient)."""
+    return PiecewiseConstant.apply(_tensor(x), ufunc=np.round, decimals=decimals)
+
+
+def floor(x: Tensor) -> Tensor:
+    """The largest integer not above x, element-wise (zero gradient)."""
+    return PiecewiseConstant.apply(_tensor(x), ufunc=np.floor)
+
+
+def ceil(x: Tensor) -> Tensor:
+    """The smallest integer not below x, element-wise (zero gradient)."""
+    return PiecewiseConstant.apply(_tensor(x), ufunc=np.ceil)
+
+
+def trunc(x: Tensor) -> Tensor:
+    """x rounded toward zero, element-wise (zero gradient)."""
+    return PiecewiseConstant.apply(_tensor(x), ufunc=np.trunc)
+
+
+def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` (a bool tensor broadcast to x's shape) is true; no gradient there."""
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask.dtype}")
+    return where(np.broadcast_to(mask, x.shape), value, x)
+
+
+def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether ``|input - other| <= atol + rtol * |other|`` everywhere, with broadcasting (``torch.allclose``)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Any, other: Any) -> bool:
+    """Whether the two have the same shape and the same elements (``torch.equal``; no broadcasting)."""
+    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    return a.shape == b.shape and bool(np.array_equal(a, b))

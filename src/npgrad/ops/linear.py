@@ -84,6 +84,23 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two vectors of the same length: (n,) . (n,) -> a 0-D tensor."""
+    _check_ndim("dot", 1, a, b)
+    if a.shape != b.shape:
+        raise ValueError(f"dot: the vectors must have the same length, got shapes {a.shape} and {b.shape}")
+    return MatMul.apply(a, b)
+
+
+def mv(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix-vector product: (n, k) @ (k,) -> (n,)."""
+    if a.ndim != 2 or b.ndim != 1:
+        raise ValueError(f"mv: expects a 2-D matrix and a 1-D vector, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"mv: shapes {a.shape} and {b.shape} cannot be multiplied ({a.shape[1]} != {b.shape[0]})")
+    return MatMul.apply(a, b)
+
+
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched matrix product: (B, n, k) @ (B, k, m) -> (B, n, m); no broadcasting."""
     _check_ndim("bmm", 3, a, b)

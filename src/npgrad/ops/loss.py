@@ -487,3 +487,15 @@ def mse_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "me
     _check_reduction(op, reduction)
     _check_input(op, input)
     return MSELoss.apply(input, _float_target(op, target, input), reduction=reduction)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows: out[..., c] = 1 where tensor == c; ``num_classes=-1`` means max label + 1 (PyTorch's)."""
+    labels = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"one_hot: expects an integer tensor of class labels, got dtype {labels.dtype}")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
+    return Tensor((labels[..., None] == np.arange(num_classes)).astype(np.int64))

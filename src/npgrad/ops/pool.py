@@ -2,10 +2,13 @@
 
 A pooling window is a strided view of the (padded) input (`conv._window_view`, the
 same view im2col uses): ``windows[i, j]`` is the (N, C, Ho, Wo) slice that kernel
-offset (i, j) sees at every output position. Forward reduces over the kh*kw offsets
-with one vectorised operation per offset; backward adds each offset's share of the
-gradient into the same view of a zero buffer. The loop is over kernel offsets only,
-never over pixels, and ``+=`` accumulates where windows overlap (stride < kernel).
+offset (i, j) sees at every output position. Training max pooling reduces over the kh*kw
+offsets with one vectorised operation per offset, recording the winning offset; average
+pooling and inference max pooling are separable and reduce the kh row offsets, then the kw
+column offsets (`_separable_reduce`). Backward adds each offset's share of the gradient into
+the same view of a zero buffer (``+=`` where windows overlap); max pooling with overlapping
+windows instead scatters dout once through the recorded argmax (`_flat_argmax`). The loops
+are over kernel offsets only, never over pixels.
 
 Output sizes follow PyTorch (`_pool_output_size`, with ``ceil_mode``); a ceil-mode last
 window that hangs over the padded input reads extra padding (`_pool_pads`).
@@ -33,6 +36,33 @@ def _padded_windows(x: np.ndarray, kernel_size, stride, dilation, pads, out_size
     return _window_view(xp, kernel_size, stride, dilation, out_size)
 
 
+def _separable_reduce(ufunc, x: np.ndarray, kernel_size, stride, dilation, pads, out_size, value: float) -> np.ndarray:
+    """ufunc (np.add or np.maximum) over each kh×kw window of x padded by ``pads`` with ``value``: (N, C, Ho, Wo).
+
+    Both reduce over rows and columns independently, so this reduces the kh row offsets first,
+    into (N, C, Ho, Wp), then the kw column offsets of that: (kh-1) + (kw-1) passes instead of
+    kh*kw - 1, and the first ones read whole rows. 1.3-1.8x faster than the offset loop for 2x2/2
+    average pooling on LeNet's (256, 6, 28, 28) to (256, 16, 8, 8), 1.7x for 3x3/2 at (128, 64, 16, 16).
+    """
+    xp = _pad(x, pads, value) if any(pads) else x
+    rows = _reduce_offsets(ufunc, xp, 2, kernel_size[0], stride[0], dilation[0], out_size[0])  # (N, C, Ho, Wp)
+    return _reduce_offsets(ufunc, rows, 3, kernel_size[1], stride[1], dilation[1], out_size[1])  # (N, C, Ho, Wo)
+
+
+def _reduce_offsets(ufunc, a: np.ndarray, axis: int, kernel: int, stride: int, dilation: int, out: int) -> np.ndarray:
+    """ufunc over i < kernel of a[..., i*dilation :: stride][:out] along ``axis``, as a new array."""
+    def offset(i):
+        start = i * dilation
+        return a[(slice(None),) * axis + (slice(start, start + stride * (out - 1) + 1, stride),)]
+
+    if kernel == 1:
+        return offset(0).copy()
+    total = ufunc(offset(0), offset(1))
+    for i in range(2, kernel):
+        ufunc(total, offset(i), out=total)
+    return total
+
+
 def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dtype) -> np.ndarray:
     """The adjoint of `_padded_windows`: dx (N, C, H, W) from each offset's gradient.
 
@@ -42,13 +72,18 @@ def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size
     """
     N, C, H, W = x_shape
     top, bottom, left, right = pads
-    overlapping = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+    overlapping = _overlapping(kernel_size, stride, dilation)
     dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
     windows = _window_view(dxp, kernel_size, stride, dilation, out_size, writeable=True)
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
             add(i, j, windows[i, j], overlapping)
     return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
+
+
+def _overlapping(kernel_size, stride, dilation) -> bool:
+    """Whether neighbouring windows share inputs (a stride shorter than the dilated kernel)."""
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
 
 
 class MaxPool2d(Function):
@@ -68,12 +103,10 @@ class MaxPool2d(Function):
         out_size = _pool_output_size(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
         pads = _pool_pads(x.shape, kernel_size, stride, padding, dilation, out_size)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        if not ctx.needs_input_grad[0] and not return_indices:  # inference: no argmax, the max of rows, then of columns
+            return _separable_reduce(np.maximum, x, kernel_size, stride, dilation, pads, out_size, lowest)
         windows = _padded_windows(x, kernel_size, stride, dilation, pads, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
         out = windows[0, 0].copy()  # (N, C, Ho, Wo)
-        if not ctx.needs_input_grad[0] and not return_indices:  # inference: no argmax to record, a quarter of the work
-            for offset in range(1, kh * kw):
-                np.maximum(out, windows[divmod(offset, kw)], out=out)
-            return out
         index_type = np.min_scalar_type(kh * kw - 1)
         argmax = np.zeros(out.shape, dtype=index_type)
         for offset in range(1, kh * kw):
@@ -92,16 +125,35 @@ class MaxPool2d(Function):
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         (argmax,) = ctx.saved
         x_shape, kernel_size, stride, dilation, pads, out_size = ctx.params
-        kw = kernel_size[1]
+        if _overlapping(kernel_size, stride, dilation):
+            # dx[the input each output's argmax names] += dout: one scatter (add.at sums the repeats)
+            # instead of kh*kw masked passes over dout, 3-4x faster at 3x3/2 on (128, 64, 16, 16).
+            (N, C, H, W), (top, bottom, left, right) = x_shape, pads
+            dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dout.dtype)
+            np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride, dilation).reshape(-1),
+                      dout.reshape(-1))
+            return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
 
-        def add(i, j, target, overlapping):
-            routed = argmax == i * kw + j
-            if overlapping:
-                target += dout * routed
-            else:
-                np.multiply(dout, routed, out=target)
+        def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
+            np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
 
-        return _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dout.dtype)
+        return _scatter_windows(write, x_shape, kernel_size, stride, dilation, pads, out_size, dout.dtype)
+
+
+def _flat_argmax(argmax: np.ndarray, padded_shape, kernel_size, stride, dilation) -> np.ndarray:
+    """Window offsets argmax (N, C, Ho, Wo), i*kw + j, as flat indices into the padded input (N, C, Hp, Wp).
+
+    Output (n, c, h, w) at offset (i, j) read xp[n, c, h*sh + i*dh, w*sw + j*dw]; int32 when it fits (half the traffic).
+    """
+    N, C, Hp, Wp = padded_shape
+    Ho, Wo = argmax.shape[2:]
+    index_type = np.int32 if N * C * Hp * Wp < 2**31 else np.intp
+    offset_index = (np.arange(kernel_size[0])[:, None] * (dilation[0] * Wp)
+                    + np.arange(kernel_size[1]) * dilation[1]).astype(index_type).ravel()
+    index = offset_index[argmax]  # (N, C, Ho, Wo): i*dh*Wp + j*dw
+    index += (np.arange(Ho, dtype=index_type) * (stride[0] * Wp))[:, None] + np.arange(Wo, dtype=index_type) * stride[1]
+    index += (np.arange(N * C, dtype=index_type) * (Hp * Wp)).reshape(N, C, 1, 1)
+    return index
 
 
 def _plane_indices(argmax, x_shape, kernel_size, stride, dilation, pads, out_size) -> np.ndarray:
@@ -159,10 +211,7 @@ class AvgPool2d(Function):
         ctx.params = (x.shape, kernel_size, stride, (1, 1), pads, out_size)
         if _as_blocks(*ctx.params):
             return np.einsum("nchiwj->nchw", x.reshape(N, C, Ho, kh, Wo, kw)) / ctx.divisor
-        windows = _padded_windows(x, kernel_size, stride, (1, 1), pads, out_size, 0.0)  # (kh, kw, N, C, Ho, Wo)
-        out = windows[0, 0].copy()
-        for offset in range(1, kh * kw):
-            out += windows[divmod(offset, kw)]
+        out = _separable_reduce(np.add, x, kernel_size, stride, (1, 1), pads, out_size, 0.0)  # (N, C, Ho, Wo)
         out /= ctx.divisor
         return out
 

@@ -1,4 +1,4 @@
-"""Reductions over dimensions: sum, mean, var, std, amax/amin, max/min, argmax/argmin.
+"""Reductions over dimensions: sum, mean, var, std, amax/amin, max/min, argmax/argmin; cumsum, sort, topk.
 
 Each takes PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims``;
 ``dim=None`` reduces over everything. The backward spreads ``dout`` back over
@@ -19,6 +19,7 @@ import numpy as np
 from npgrad._utils import _UNSET, normalize_dims, resolve_dim, resolve_keepdim
 from npgrad.function import Function
 from npgrad.ops.elementwise import maximum, minimum
+from npgrad.ops.shape import gather
 from npgrad.tensor import Tensor
 
 
@@ -79,28 +80,21 @@ class Extremum(Function):
         return is_extremum * (dout / ties)
 
 
-class SelectAlongDim(Function):
-    """out = x[..., indices, ...] along ``axis``, ``indices`` of size 1 there (``np.take_along_axis``).
-
-    dx = zeros with dout put back at ``indices``; the axis is dropped from out unless ``keepdim``.
-    """
+class CumSum(Function):
+    """out[..., i, ...] = sum of x[..., :i + 1, ...] along ``axis``;  dx = dout summed from the end (a reversed cumsum)."""
 
     @staticmethod
-    def forward(ctx, x, indices, axis, keepdim):
-        ctx.args = (indices, axis, keepdim, x.shape, x.dtype)
-        out = np.take_along_axis(x, indices, axis=axis)
-        return out if keepdim else np.squeeze(out, axis=axis)
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return np.cumsum(x, axis=axis)
 
     @staticmethod
     def backward(ctx, dout):
-        indices, axis, keepdim, shape, dtype = ctx.args
-        dx = np.zeros(shape, dtype)
-        np.put_along_axis(dx, indices, dout if keepdim else np.expand_dims(dout, axis), axis=axis)
-        return dx
+        return np.flip(np.cumsum(np.flip(dout, ctx.axis), axis=ctx.axis), ctx.axis)
 
 
 class ValuesIndices(NamedTuple):
-    """What ``max``/``min`` with a ``dim`` return (PyTorch's ``torch.return_types.max``)."""
+    """What ``max``/``min`` with a ``dim``, ``sort`` and ``topk`` return (PyTorch's ``torch.return_types``)."""
 
     values: Tensor
     indices: Tensor
@@ -143,8 +137,10 @@ def _extremum(op: str, x: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: A
     (axis,) = normalize_dims(op, dim, x.ndim)
     indices = (np.argmax if largest else np.argmin)(x.data, axis=axis, keepdims=True)
     keep = resolve_keepdim(op, keepdim, keepdims)
-    values = SelectAlongDim.apply(x, indices=indices, axis=axis, keepdim=keep)
-    return ValuesIndices(values, Tensor(indices if keep else np.squeeze(indices, axis=axis)))
+    values = gather(x, axis, indices)
+    if not keep:
+        values, indices = values.squeeze(axis), np.squeeze(indices, axis=axis)
+    return ValuesIndices(values, Tensor(indices))
 
 
 def max(x: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET, keepdims: Any = _UNSET) -> Any:
@@ -210,3 +206,40 @@ def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> T
         raise ValueError(f"norm: only the 2-norm (p=2 or 'fro') is implemented, got p={p!r}")
     axes = normalize_dims("norm", dim, x.ndim)
     return Sum.apply(x * x, axes=axes, keepdim=bool(keepdim)).sqrt()
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim``."""
+    (axis,) = normalize_dims("cumsum", dim, x.ndim)
+    return CumSum.apply(x, axis=axis)
+
+
+def _sort_order(op: str, x: Tensor, dim: int, descending: bool) -> tuple[int, np.ndarray]:
+    """The axis and the stable sorting permutation along it; NaN counts as the largest value, as in PyTorch."""
+    (axis,) = normalize_dims(op, dim, x.ndim)
+    if not descending:
+        return axis, np.argsort(x.data, axis=axis, kind="stable")  # NumPy too sorts NaN last
+    keys = np.moveaxis(x.data.astype(np.float64) if x.dtype.kind in "ub" else x.data, axis, -1)
+    is_value = ~np.isnan(keys) if keys.dtype.kind == "f" else np.ones(keys.shape, bool)
+    order = np.lexsort((-keys, is_value), axis=-1)  # NaN first, then the largest first; ties keep their order
+    return axis, np.moveaxis(order, -1, axis)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """``(values, indices)`` sorted along ``dim``; the values are differentiable. The sort is always stable."""
+    axis, order = _sort_order("sort", x, dim, descending)
+    return ValuesIndices(gather(x, axis, order), Tensor(order))
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``x`` along ``dim`` (int64, stable)."""
+    return Tensor(_sort_order("argsort", x, dim, descending)[1])
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """``(values, indices)`` of the ``k`` largest (or smallest) entries along ``dim``, largest first; values differentiable."""
+    axis, order = _sort_order("topk", x, dim, descending=largest)
+    if not 0 <= k <= x.shape[axis]:
+        raise ValueError(f"topk: k={k} is out of range for dimension {dim} of size {x.shape[axis]}")
+    order = order[(slice(None),) * axis + (slice(k),)]
+    return ValuesIndices(gather(x, axis, order), Tensor(order))

@@ -1,4 +1,4 @@
-"""Operations that move values without changing them: reshape, permute, expand, indexing, cat, stack."""
+"""Operations that move values without changing them: reshape, permute, expand, repeat, indexing, gather, cat, stack, split."""
 
 from __future__ import annotations
 
@@ -75,6 +75,47 @@ class GetItem(Function):
         else:
             np.add.at(dx, index, dout)
         return dx
+
+
+class Gather(Function):
+    """out[i, j, k] = x[i, index[i, j, k], k] for ``axis`` 1 (PyTorch's ``gather``, ``np.take_along_axis``).
+
+    ``index`` has x's number of dimensions and is no larger than x off ``axis``;
+    dx = zeros with dout added back at ``index`` (repeated indices add up).
+    """
+
+    @staticmethod
+    def forward(ctx, x, index, axis):
+        ctx.args = (index, axis, x.shape, x.dtype)
+        x = x[tuple(slice(None) if d == axis else slice(n) for d, n in enumerate(index.shape))]
+        return np.take_along_axis(x, index, axis=axis)
+
+    @staticmethod
+    def backward(ctx, dout):
+        index, axis, shape, dtype = ctx.args
+        dx = np.zeros(shape, dtype)
+        coords = list(np.indices(index.shape, sparse=True))  # each element's own coordinates ...
+        coords[axis] = index  # ... with the gathered position on ``axis``
+        np.add.at(dx, tuple(coords), dout)
+        return dx
+
+
+class Repeat(Function):
+    """out = x tiled ``reps`` times along each dimension (PyTorch's ``repeat``, ``np.tile``);
+    dx = dout cut into its tiles, summed: dout viewed as (r0, n0, r1, n1, ...) summed over the r axes.
+    """
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        ctx.args = (reps, x.shape)
+        return np.tile(x, reps)
+
+    @staticmethod
+    def backward(ctx, dout):
+        reps, in_shape = ctx.args
+        padded = (1,) * (len(reps) - len(in_shape)) + in_shape
+        tiles = dout.reshape([size for pair in zip(reps, padded) for size in pair])
+        return tiles.sum(axis=tuple(range(0, 2 * len(reps), 2))).reshape(in_shape)
 
 
 class Concatenate(Function):
@@ -202,3 +243,56 @@ def cat(tensors: Sequence[Tensor], dim: Any = _UNSET, *, axis: Any = _UNSET) -> 
 def stack(tensors: Sequence[Tensor], dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
     """Stack equally shaped tensors along a new dimension (``dim`` or ``axis``, default 0)."""
     return _join("stack", Stack, tensors, dim, axis, extra_dim=1)
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j][k] = x[i][index[i][j][k]][k]`` for ``dim=1`` (PyTorch's ``gather``), differentiable in ``x``.
+
+    ``index`` is an integer Tensor or array with as many dimensions as ``x``, no larger than
+    ``x`` in the other dimensions; out has ``index``'s shape.
+    """
+    index = np.asarray(index.data if isinstance(index, Tensor) else index)
+    (axis,) = normalize_dims("gather", dim, x.ndim)
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
+    if index.ndim != x.ndim or any(i > n for d, (i, n) in enumerate(zip(index.shape, x.shape)) if d != axis):
+        raise ValueError(f"gather: index of shape {index.shape} does not fit input of shape {x.shape} along dim {dim} "
+                         "(same number of dimensions, no larger off dim)")
+    if index.size and (index.min() < -x.shape[axis] or index.max() >= x.shape[axis]):
+        raise IndexError(f"gather: index out of range for dimension {dim} of size {x.shape[axis]}")
+    return Gather.apply(x, index=index, axis=axis)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """``x`` tiled ``sizes[i]`` times along dimension i (PyTorch's ``Tensor.repeat``; extra leading sizes add dimensions)."""
+    reps = _shape_arg(sizes)
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat: give at least one size per dimension ({x.ndim}), got {reps}")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"repeat: sizes must be non-negative, got {reps}")
+    return Repeat.apply(x, reps=reps)
+
+
+def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``x`` along ``dim``: of ``split_size`` each (the last may be smaller), or of the listed sizes."""
+    (axis,) = normalize_dims("split", dim, x.ndim)
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, length - start) for start in range(0, length, split_size_or_sections)]
+    else:
+        sizes = [int(n) for n in split_size_or_sections]
+        if sum(sizes) != length or any(n < 0 for n in sizes):
+            raise ValueError(f"split: sizes {sizes} do not add up to the length {length} of dimension {dim}")
+    starts = np.cumsum([0] + sizes)
+    lead = (slice(None),) * axis
+    return tuple(x[lead + (slice(int(a), int(b)),)] for a, b in zip(starts[:-1], starts[1:]))
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``x`` split into at most ``chunks`` equal pieces along ``dim`` (PyTorch's rule: pieces of ceil(n / chunks))."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    (axis,) = normalize_dims("chunk", dim, x.ndim)
+    return split(x, max(-(-x.shape[axis] // chunks), 1), dim)

@@ -245,10 +245,16 @@ class OneCycleLR(LRScheduler):
     phase interpolates by half a cosine (``anneal_strategy='cos'``) or linearly
     (``'linear'``). Stepping more than ``total_steps`` times raises ValueError.
 
+    With ``cycle_momentum=True`` (the default, as in PyTorch) the momentum moves
+    the other way: from ``max_momentum`` down to ``base_momentum`` while the lr
+    rises, and back up while it falls (held at ``max_momentum`` in the third
+    phase). It is the group's ``'momentum'`` (SGD, RMSprop) or ``betas[0]``
+    (Adam, AdamW); an SGD built with ``momentum=0`` gets momentum too, as in
+    PyTorch. Optimizers with neither (Adagrad) need ``cycle_momentum=False``.
+
     The constructor overwrites each group's ``'initial_lr'``, and adds
-    ``'max_lr'`` and ``'min_lr'``. Differences from PyTorch: no momentum
-    cycling (as PyTorch's ``cycle_momentum=False``), so there are no
-    ``base_momentum``/``max_momentum`` arguments.
+    ``'max_lr'`` and ``'min_lr'`` (and ``'max_momentum'``, ``'base_momentum'``
+    when cycling momentum).
 
     Args:
         optimizer: the optimizer.
@@ -257,6 +263,9 @@ class OneCycleLR(LRScheduler):
             ``steps_per_epoch`` instead (``total_steps = epochs * steps_per_epoch``).
         pct_start: fraction of the cycle spent increasing the lr.
         anneal_strategy: ``'cos'`` or ``'linear'``.
+        cycle_momentum: cycle the momentum inversely to the lr.
+        base_momentum: the lowest momentum (at the peak lr), one or one per group.
+        max_momentum: the highest momentum (at the start and the end), one or one per group.
         div_factor: ``initial_lr = max_lr / div_factor``.
         final_div_factor: ``min_lr = initial_lr / final_div_factor``.
         three_phase: add the symmetric return to the initial lr before the final fall.
@@ -271,6 +280,9 @@ class OneCycleLR(LRScheduler):
         steps_per_epoch: int | None = None,
         pct_start: float = 0.3,
         anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.85,
+        max_momentum: float | Sequence[float] = 0.95,
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
@@ -289,21 +301,33 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.total_steps, self.anneal_strategy = int(total_steps), anneal_strategy
-        # (last step of the phase, key of the group's start lr, key of its end lr)
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or betas to cycle; "
+                                 "pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+        # (last step of the phase, the group keys of its start and end lr, of its start and end momentum)
         up = float(pct_start * self.total_steps) - 1
         if three_phase:
             self._phases = [
-                (up, "initial_lr", "max_lr"),
-                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr"),
-                (self.total_steps - 1, "initial_lr", "min_lr"),
+                (up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
             ]
         else:
-            self._phases = [(up, "initial_lr", "max_lr"), (self.total_steps - 1, "max_lr", "min_lr")]
+            self._phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
         if last_epoch == -1:
             for group, peak in zip(optimizer.param_groups, _per_group("OneCycleLR", "max_lr", max_lr, optimizer)):
                 group["initial_lr"] = peak / div_factor
                 group["max_lr"] = peak
                 group["min_lr"] = group["initial_lr"] / final_div_factor
+            if self.cycle_momentum:
+                highs = _per_group("OneCycleLR", "max_momentum", max_momentum, optimizer)
+                lows = _per_group("OneCycleLR", "base_momentum", base_momentum, optimizer)
+                for group, high, low in zip(optimizer.param_groups, highs, lows):
+                    group["max_momentum"], group["base_momentum"] = high, low
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -311,17 +335,32 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self) -> list[float]:
+    def _position(self) -> tuple[tuple[Any, ...], float]:
+        """The phase of step ``last_epoch`` and how far into it (0 to 1)."""
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times; the schedule has total_steps={self.total_steps}")
-        lrs = []
+        start_step = 0.0
+        for phase in self._phases[:-1]:
+            if step <= phase[0]:
+                return phase, (step - start_step) / (phase[0] - start_step)
+            start_step = phase[0]
+        last = self._phases[-1]
+        return last, (step - start_step) / (last[0] - start_step)
+
+    def get_lr(self) -> list[float]:
+        (_, start, end, _, _), pct = self._position()
+        return [self._anneal(group[start], group[end], pct) for group in self.optimizer.param_groups]
+
+    def step(self) -> None:
+        """Advance one step: set each group's lr and, when cycling, its momentum."""
+        super().step()
+        if not self.cycle_momentum:
+            return
+        (_, _, _, start, end), pct = self._position()
         for group in self.optimizer.param_groups:
-            start_step = 0.0
-            for i, (end_step, start_key, end_key) in enumerate(self._phases):
-                if step <= end_step or i == len(self._phases) - 1:
-                    pct = (step - start_step) / (end_step - start_step)
-                    lrs.append(self._anneal(group[start_key], group[end_key], pct))
-                    break
-                start_step = end_step
-        return lrs
+            momentum = self._anneal(group[start], group[end], pct)
+            if self.use_beta1:
+                group["betas"] = (momentum, *group["betas"][1:])
+            else:
+                group["momentum"] = momentum

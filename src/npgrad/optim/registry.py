@@ -144,7 +144,8 @@ register_scheduler("multistep", S.MultiStepLR,
                    lambda p: {"milestones": sorted({max(1, p.epochs // 2), max(1, 3 * p.epochs // 4)}), "gamma": 0.1},
                    interval="epoch", planned=True, help="lr x0.1 at 50% and 75% of the epochs")
 register_scheduler("exponential", S.ExponentialLR, lambda p: {"gamma": 0.9}, interval="epoch", help="lr x0.9 every epoch")
-register_scheduler("onecycle", S.OneCycleLR, lambda p: {"max_lr": p.lr, "total_steps": p.total_steps}, interval="step",
+register_scheduler("onecycle", S.OneCycleLR,  # the lr only: every optimizer (Adagrad too) keeps its own momentum
+                   lambda p: {"max_lr": p.lr, "total_steps": p.total_steps, "cycle_momentum": False}, interval="step",
                    extendable=False, help="one cycle: warm up to lr over 30% of the steps, then anneal")
 register_scheduler("warmup", S.LinearLR, lambda p: {"start_factor": 0.1, "end_factor": 1.0, "total_iters": p.steps_per_epoch},
                    interval="step", help="linear warm-up from lr/10 during the first epoch, then constant")

@@ -8,6 +8,7 @@ use only, so importing `npgrad.train` stays fast.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Sequence
@@ -33,6 +34,12 @@ def _figure(width: float, height: float):  # noqa: ANN202 - matplotlib type, imp
 def _save(fig, path: str | os.PathLike) -> None:  # noqa: ANN001
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png")
+    # A Figure, its canvas, axes and artists refer to each other: only the cycle collector frees them, and with
+    # its rare full passes a figure drawn every epoch (its 1.6 MB Agg buffer and its artists) piled up: a
+    # 30-epoch run grew 81 -> 111 MiB, 3 MiB an epoch at times (RSS keeps a peak: npgrad keeps freed memory).
+    # Collecting here frees them; it takes milliseconds, once a plot.
+    fig.clear()  # the caller still holds this one: its artists go now, the figure itself at the next plot
+    gc.collect()
 
 
 def plot_curves(history: History, path: str | os.PathLike, title: str | None = None) -> None:

@@ -218,7 +218,7 @@ class Trainer:
                     self._end_epoch(val_loader)
                     if self.stop_reason is not None:
                         return self.history
-                    if self._stop_requested:
+                    if self._stop_agreed():
                         self.stop_reason = "interrupted"
                         self.log(f"interrupted after epoch {self.epoch}: {self._checkpoint_note()}")
                         return self.history
@@ -257,6 +257,12 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
 
+    def _stop_agreed(self) -> bool:
+        """Whether to stop here for a Ctrl-C. Under `npgrad.distributed` every rank gets the same answer
+        (one allreduce): a Ctrl-C on any rank stops all of them at the same step. A Ctrl-C that lands
+        during that allreduce stays requested and counts at the next call."""
+        return loop.any_rank(self._stop_requested)
+
     def _batches(self, loader: Iterable) -> Iterator:
         """The epoch's batches after the steps already done; sets ``steps_in_epoch``."""
         if hasattr(loader, "set_epoch"):
@@ -291,9 +297,7 @@ class Trainer:
                     self.scheduler.step()
                 state.update(result, y, self.metrics)
                 self._call("on_batch_end", result.loss)
-                if loop.world_size() > 1:  # every rank stops at the same step
-                    self._stop_requested = loop.any_rank(self._stop_requested)
-                if self._stop_requested:
+                if self._stop_agreed():
                     stopped = True
                     break
         finally:

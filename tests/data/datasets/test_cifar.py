@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from npgrad.data import CIFAR10
+from npgrad.errors import DataError, MissingFileError
 
 
 def _records(labels, seed=0):
@@ -47,14 +48,66 @@ def test_truncated_binary_batch(tmp_path):
     _write_binary(tmp_path)
     data = (tmp_path / "test_batch.bin").read_bytes()
     (tmp_path / "test_batch.bin").write_bytes(data[:-10])
-    with pytest.raises(ValueError, match="test_batch.bin: truncated CIFAR-10 binary batch: 6136 bytes .* 3073-byte"):
+    with pytest.raises(DataError, match=r"test_batch.bin': not a CIFAR-10 binary batch: 6136 bytes, expected a whole "
+                                        r"number \(1 to 10000\) of 3073-byte records"):
         CIFAR10(tmp_path, train=False)
 
 
-def test_label_outside_classes(tmp_path):
+@pytest.mark.parametrize("size", [0, 1, 3072, 3074, 3 * 3073 + 1])
+def test_binary_batch_of_wrong_size(tmp_path, size):
+    (tmp_path / "test_batch.bin").write_bytes(b"\0" * size)
+    with pytest.raises(DataError, match=f"test_batch.bin': not a CIFAR-10 binary batch: {size} bytes"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_cifar100_records_named(tmp_path):
+    (tmp_path / "test_batch.bin").write_bytes(b"\0" * (3 * 3074))  # CIFAR-100: coarse and fine label bytes
+    with pytest.raises(DataError, match="3074-byte records, the CIFAR-100 layout"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_huge_binary_batch_refused_before_reading(tmp_path):
+    with open(tmp_path / "test_batch.bin", "wb") as f:  # 100 GB sparse, a whole number of records
+        f.truncate(3073 * 32_540_000)
+    with pytest.raises(DataError, match="99995420000 bytes, expected a whole number \\(1 to 10000\\)"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_largest_binary_batch_loads(tmp_path):
+    (tmp_path / "test_batch.bin").write_bytes(_records([3] * 10_000)[0])
+    assert len(CIFAR10(tmp_path, train=False)) == 10_000
+
+
+@pytest.mark.parametrize("label", [10, 11, 255])
+def test_label_outside_classes(tmp_path, label):
     _write_binary(tmp_path)
-    (tmp_path / "test_batch.bin").write_bytes(_records([10])[0])
-    with pytest.raises(ValueError, match="label 10 outside the known classes 0..9"):
+    (tmp_path / "data_batch_3.bin").write_bytes(_records([1, 2, label, 4])[0])
+    with pytest.raises(DataError, match=f"data_batch_3.bin', record 2: label {label} outside the CIFAR-10 classes 0..9"):
+        CIFAR10(tmp_path)
+
+
+def test_python_batch_label_outside_classes(tmp_path):
+    data, _ = _records([0, 0])
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({"labels": [3, 12], "data": np.frombuffer(data, np.uint8).reshape(2, -1)[:, 1:].copy()}, f)
+    with pytest.raises(DataError, match="test_batch', record 1: label 12 outside"):
+        CIFAR10(tmp_path, train=False)
+
+
+@pytest.mark.parametrize("labels", [[1], [1, 2, 3]])
+def test_python_batch_label_count(tmp_path, labels):
+    data, _ = _records([0, 0])
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({"labels": labels, "data": np.frombuffer(data, np.uint8).reshape(2, -1)[:, 1:].copy()}, f)
+    with pytest.raises(DataError, match=rf"test_batch': expected 'data' of shape \(N, 3072\) and N 'labels'.*got "
+                                        rf"\(2, 3072\) and \({len(labels)},\)"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_huge_python_batch_refused_before_unpickling(tmp_path):
+    with open(tmp_path / "test_batch", "wb") as f:
+        f.truncate(10**11)
+    with pytest.raises(DataError, match="test_batch': not a CIFAR-10 python batch: 100000000000 bytes, more than"):
         CIFAR10(tmp_path, train=False)
 
 
@@ -77,10 +130,39 @@ class _Exploit:
 def test_python_batches_refuse_arbitrary_objects(tmp_path):
     with open(tmp_path / "test_batch", "wb") as f:
         pickle.dump({"data": _Exploit(), "labels": []}, f)
-    with pytest.raises(ValueError, match="test_batch: not a CIFAR-10 python batch .*refusing to load"):
+    with pytest.raises(DataError, match="test_batch': not a CIFAR-10 python batch .*refusing to load"):
         CIFAR10(tmp_path, train=False)
 
 
 def test_missing_batches(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no training batches .* data_batch_1.bin, .*data_batch_5.bin"):
+    with pytest.raises(MissingFileError, match="no training batches .* data_batch_1.bin, .*data_batch_5.bin"):
         CIFAR10(tmp_path)
+
+
+def test_some_batches_missing_named(tmp_path):
+    _write_binary(tmp_path / "cifar-10-batches-bin")
+    (tmp_path / "cifar-10-batches-bin" / "data_batch_2.bin").unlink()
+    (tmp_path / "cifar-10-batches-bin" / "data_batch_5.bin").unlink()
+    with pytest.raises(MissingFileError, match="CIFAR10: data_batch_2.bin, data_batch_5.bin missing in "
+                                               ".*cifar-10-batches-bin' \\(the training set is data_batch_1.bin, "):
+        CIFAR10(tmp_path)
+    assert len(CIFAR10(tmp_path, train=False)) == 2  # the test batch is complete
+
+
+def test_a_folder_named_like_a_batch_is_not_a_batch(tmp_path):
+    (tmp_path / "test_batch.bin").mkdir()
+    with pytest.raises(MissingFileError, match="no test batches"):
+        CIFAR10(tmp_path, train=False)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"\x95\x00\x00\x00\x00\x00\x00\x00\x80", "OverflowError"),  # FRAME of 2^63 bytes: was an uncaught OverflowError
+    (b"\x95\x00\x00\x00\x00\x00\x00\x00\x01", "UnpicklingError: pickle data was truncated"),  # 2^56: was MemoryError
+    (b"\x80\x05\x96\x00\x00\x00\x00\x00\x00\x00\x01", "MemoryError"),  # BYTEARRAY8 of 2^56 bytes
+    (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00bX\x04\x00\x00\x00zlib\x86R.", "refusing .* codec 'zlib'"),
+    (b"\x80\x02)K\x01a.", "AttributeError"),  # APPEND to a tuple
+])
+def test_python_batch_hostile_pickles(tmp_path, content, reason):
+    (tmp_path / "test_batch").write_bytes(content)
+    with pytest.raises(DataError, match=f"test_batch': not a CIFAR-10 python batch .*{reason}"):
+        CIFAR10(tmp_path, train=False)

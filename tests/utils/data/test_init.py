@@ -41,6 +41,18 @@ def test_shuffling_and_random_split_follow_manual_seed():
     assert [list(s.indices) for s in a] == [list(s.indices) for s in b] and len(a[1]) == 5
 
 
+def test_random_split_with_a_generator_as_kaggle_scripts_write_it():
+    ds = TensorDataset(npgrad.arange(20))
+    a = random_split(ds, [0.8, 0.2], generator=npgrad.Generator().manual_seed(42))
+    npgrad.manual_seed(0)  # the global generator plays no part
+    b = random_split(ds, [16, 4], generator=npgrad.Generator().manual_seed(42))
+    c = random_split(ds, [16, 4], generator=npgrad.Generator().manual_seed(43))
+    assert [list(s.indices) for s in a] == [list(s.indices) for s in b] != [list(s.indices) for s in c]
+    assert sorted(list(a[0].indices) + list(a[1].indices)) == list(range(20))
+    with pytest.raises(TypeError, match="generator must be an npgrad.Generator or None, got int"):
+        random_split(ds, [16, 4], generator=42)
+
+
 def test_num_workers_prefetches_in_a_thread_and_gives_the_same_batches():
     ds = TensorDataset(npgrad.arange(10))
     plain = [b[0].tolist() for b in DataLoader(ds, batch_size=3)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,27 @@ def _sorted_classes(names: set[str]) -> list[str]:
     if all(n.lstrip("-").isdigit() for n in names):
         return sorted(names, key=lambda n: (int(n), n))  # '1' before '01': never the set's (hash) order
     return sorted(names)
+
+
+def _real_file(path: str, real_folders: dict[str, str]) -> tuple[str, bool]:
+    """``(os.path.realpath(path), whether that is a regular file)`` for a normalised absolute ``path``.
+
+    Each folder is resolved once (``real_folders`` caches them), then one ``lstat`` per file: realpath
+    lstats every component of every path, 110 µs a row, most of a million-row CSV's load time.
+    """
+    folder, file_name = os.path.split(path)
+    real_folder = real_folders.get(folder)
+    if real_folder is None:
+        real_folder = real_folders[folder] = os.path.realpath(folder)
+    real = real_folder.rstrip(os.sep) + os.sep + file_name  # not os.path.join: a quarter of the row's time
+    try:
+        mode = os.lstat(real).st_mode
+    except OSError:
+        return real, False
+    if stat.S_ISLNK(mode):
+        real = os.path.realpath(real)
+        return real, os.path.isfile(real)
+    return real, stat.S_ISREG(mode)
 
 
 class CSVImageDataset(ImageFileDataset):
@@ -55,16 +77,20 @@ class CSVImageDataset(ImageFileDataset):
         name = self.csv_path.name
         try:
             with open(self.csv_path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f)
+                reader = csv.reader(f)
                 try:
-                    columns = reader.fieldnames or []
+                    columns = next(reader, [])
+                    position = {col: i for i, col in enumerate(columns)}  # a repeated name: its last column
                     for col in (image_col, label_col):
-                        if col is not None and col not in columns:
+                        if col is not None and col not in position:
                             hint = " (pass label_col=None for an unlabelled CSV)" if col == label_col else ""
                             raise DataError(f"{name}: no column {col!r}; the columns are {columns}{hint}")
-                    # A short row has None for its missing fields.
-                    rows = [(reader.line_num, row[image_col] or "", (row[label_col] or "").strip() if label_col else "")
-                            for row in reader]
+                    # csv.reader, not DictReader: no dict per row (a third of the parsing time). Blank lines are
+                    # skipped and a short row's missing fields are empty, as DictReader does.
+                    image_at, label_at = position[image_col], position.get(label_col)
+                    rows = [(reader.line_num, row[image_at] if image_at < len(row) else "",
+                             (row[label_at] if label_at < len(row) else "").strip() if label_at is not None else "")
+                            for row in reader if row]
                 except csv.Error as e:  # e.g. a field longer than csv.field_size_limit()
                     raise DataError(f"{name}, line {reader.line_num}: malformed CSV ({e})") from None
         except UnicodeDecodeError as e:
@@ -74,17 +100,22 @@ class CSVImageDataset(ImageFileDataset):
             raise DataError(f"{name}: no rows after the header")
 
         root = os.path.abspath(self.image_root)
-        real_root = os.path.realpath(root)
+        root_dir = os.path.join(root, "")  # with a trailing separator
+        inside = os.path.join(os.path.realpath(root), "")
+        real_folders: dict[str, str] = {}
         paths = []
         for line, value, label in rows:
             if not value or (label_col and not label):
                 column = image_col if not value else label_col
                 raise DataError(f"{name}, line {line}: empty {column!r} value")
-            path = os.path.normpath(os.path.join(root, value + suffix))
-            # realpath: a symbolic link inside the root may lead out of it
-            if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+            if "\0" in value:
+                raise DataError(f"{name}, line {line}: image path {value!r} contains a NUL byte")
+            file = value + suffix  # an absolute path stays one, as with os.path.join, and is then refused
+            path = os.path.normpath(file if os.path.isabs(file) else root_dir + file)
+            real, is_file = _real_file(path, real_folders)  # a symbolic link inside the root may lead out of it
+            if not (real + os.sep).startswith(inside):
                 raise DataError(f"{name}, line {line}: image path {value!r} escapes the image root '{self.image_root}'")
-            if on_error == "raise" and not os.path.isfile(path):
+            if on_error == "raise" and not is_file:
                 raise FileNotFoundError(f"{name}, line {line}: image file '{path}' not found")
             paths.append(path)
 

@@ -12,8 +12,8 @@ spellings whose semantics differ from `npgrad.data`'s image-oriented ones (items
 
 Differences: ``num_workers > 0`` prepares batches in one background thread (npgrad starts no
 worker processes, so ``worker_init_fn`` is never called); ``pin_memory`` and
-``persistent_workers`` have nothing to act on; there is no ``generator`` argument (seed with
-`npgrad.manual_seed`).
+``persistent_workers`` have nothing to act on. ``generator=`` takes an `npgrad.Generator`, whose
+numbers differ from a ``torch.Generator``'s of the same seed.
 """
 
 from __future__ import annotations
@@ -25,17 +25,23 @@ from typing import Any
 import numpy as np
 
 from npgrad import data as _data
-from npgrad.random import generator as _generator
+from npgrad.random import Generator, generator_of
 from npgrad.tensor import Tensor
 from npgrad.utils.data import sampler
-from npgrad.utils.data.sampler import RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+from npgrad.utils.data.sampler import (
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 Dataset = _data.Dataset
 Subset = _data.Subset
 DistributedSampler = _data.DistributedSampler
 
 __all__ = ["DataLoader", "Dataset", "DistributedSampler", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
-           "SubsetRandomSampler", "TensorDataset", "default_collate", "random_split", "sampler"]
+           "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "random_split", "sampler"]
 
 
 class TensorDataset(Dataset):
@@ -93,8 +99,9 @@ def default_collate(batch: list[Any]) -> Any:
                     f"got {type(first).__name__}")
 
 
-def _seed_from_global_generator() -> int:
-    return int(_generator().integers(2**63))
+def _seed_from(generator: Generator | None) -> int:
+    """A seed drawn from ``generator`` (the global generator when None)."""
+    return int(generator_of(generator).integers(2**63))
 
 
 class DataLoader(_data.DataLoader):
@@ -108,22 +115,25 @@ class DataLoader(_data.DataLoader):
         collate_fn: ``f(list of items) -> batch``; `default_collate` when None.
         pin_memory, timeout, worker_init_fn, persistent_workers: accepted for PyTorch code; they
             have nothing to act on without worker processes or a GPU.
+        generator: an `npgrad.Generator` seeding the shuffling (the global generator when None).
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, sampler: Any = None,
                  num_workers: int = 0, collate_fn: Callable[[list[Any]], Any] | None = None, pin_memory: bool = False,
                  drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 generator: Generator | None = None) -> None:
         if num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
         if prefetch_factor is not None and num_workers == 0:
             raise ValueError("DataLoader: prefetch_factor needs num_workers > 0 (as in PyTorch)")
         super().__init__(dataset, batch_size=batch_size, shuffle=bool(shuffle), drop_last=drop_last,
-                         seed=_seed_from_global_generator(), prefetch=(prefetch_factor or 2) if num_workers else 0,
+                         seed=_seed_from(generator), prefetch=(prefetch_factor or 2) if num_workers else 0,
                          sampler=sampler, collate_fn=default_collate if collate_fn is None else collate_fn)
         self.num_workers = num_workers
 
 
-def random_split(dataset: Any, lengths: Sequence[int | float]) -> list[Subset]:
-    """`npgrad.data.random_split` with its permutation drawn from npgrad's global generator (see `npgrad.manual_seed`)."""
-    return _data.random_split(dataset, lengths, seed=_seed_from_global_generator())
+def random_split(dataset: Any, lengths: Sequence[int | float], generator: Generator | None = None) -> list[Subset]:
+    """`npgrad.data.random_split` with its permutation drawn from ``generator`` (an `npgrad.Generator`), or
+    from npgrad's global generator when None (see `npgrad.manual_seed`)."""
+    return _data.random_split(dataset, lengths, seed=_seed_from(generator))
