@@ -5,7 +5,7 @@ from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, 
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.dropout import Dropout, Dropout2d
 from npgrad.nn.flatten import Flatten
-from npgrad.nn.lazy import LazyConv2d, LazyLinear
+from npgrad.nn.lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear
 from npgrad.nn.linear import Identity, Linear
 from npgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss, NLLLoss
 from npgrad.nn.module import Module, ModuleList, Parameter, Sequential
@@ -14,9 +14,10 @@ from npgrad.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, M
 from npgrad.nn.summary import ModelSummary, summary
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity", "LayerNorm", "LazyConv2d",
-    "LazyLinear", "LeakyReLU", "Linear", "LocalResponseNorm", "LogSoftmax", "MSELoss", "MaxPool2d", "MaxUnpool2d",
-    "ModelSummary", "Module", "ModuleList", "MultiMarginLoss", "NLLLoss", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "functional", "init", "parallel", "summary", "utils",
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity",
+    "LayerNorm", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv2d", "LazyLinear", "LeakyReLU", "Linear",
+    "LocalResponseNorm", "LogSoftmax", "MSELoss", "MaxPool2d", "MaxUnpool2d", "ModelSummary", "Module", "ModuleList",
+    "MultiMarginLoss", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh",
+    "functional", "init", "parallel", "summary", "utils",
 ]
