@@ -43,6 +43,11 @@ LAYERS = [
     (lambda: nn.ReLU(), (3, 4), lambda m, x: F.relu(x)),
     (lambda: nn.ReLU(inplace=True), (3, 4), lambda m, x: F.relu(x)),
     (lambda: nn.LeakyReLU(0.2), (3, 4), lambda m, x: F.leaky_relu(x, 0.2)),
+    (lambda: nn.ELU(0.5), (3, 4), lambda m, x: F.elu(x, 0.5)),
+    (lambda: nn.SiLU(), (3, 4), lambda m, x: F.silu(x)),
+    (lambda: nn.Softplus(2, 5), (3, 4), lambda m, x: F.softplus(x, 2, 5)),
+    (lambda: nn.Hardtanh(-2, 3.5), (3, 4), lambda m, x: F.hardtanh(x, -2, 3.5)),
+    (lambda: nn.ReLU6(inplace=True), (3, 4), lambda m, x: F.relu6(x)),
     (lambda: nn.Sigmoid(), (3, 4), lambda m, x: F.sigmoid(x)),
     (lambda: nn.Tanh(), (3, 4), lambda m, x: F.tanh(x)),
     (lambda: nn.Softmax(dim=0), (3, 4), lambda m, x: F.softmax(x, 0)),
@@ -317,8 +322,9 @@ def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
 
 @pytest.mark.parametrize("make", [lambda m: m.MaxPool2d(3, 2, 1, 2, True, True), lambda m: m.MaxPool2d(2),
                                   lambda m: m.AvgPool2d(3, 2, 1, True, False, 2), lambda m: m.MaxUnpool2d(3, 2),
-                                  lambda m: m.AdaptiveMaxPool2d((2, None), True),
+                                  lambda m: m.AdaptiveMaxPool2d((2, None), True), lambda m: m.ELU(0.5), lambda m: m.SiLU(),
+                                  lambda m: m.Softplus(2, 5), lambda m: m.Hardtanh(-2, 3.5), lambda m: m.ReLU6(),
                                   lambda m: m.LocalResponseNorm(5), lambda m: m.LocalResponseNorm(2, 1e-3, 0.5, 2)])
-def test_pool_and_lrn_reprs_match_pytorch(make):
+def test_pool_lrn_and_activation_reprs_match_pytorch(make):
     torch = pytest.importorskip("torch")
     assert repr(make(nn)) == repr(make(torch.nn))

@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's API: `Module`, layers, losses, `init`, `functional`, `summary`."""
 
 from npgrad.nn import functional, init, parallel, utils
-from npgrad.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from npgrad.nn.activation import ELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.dropout import Dropout, Dropout2d
 from npgrad.nn.flatten import Flatten
@@ -15,9 +15,9 @@ from npgrad.nn.summary import ModelSummary, summary
 
 __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "GroupNorm", "Identity",
-    "LayerNorm", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv2d", "LazyLinear", "LeakyReLU", "Linear",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GroupNorm", "Hardtanh",
+    "Identity", "LayerNorm", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv2d", "LazyLinear", "LeakyReLU", "Linear",
     "LocalResponseNorm", "LogSoftmax", "MSELoss", "MaxPool2d", "MaxUnpool2d", "ModelSummary", "Module", "ModuleList",
-    "MultiMarginLoss", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh",
-    "functional", "init", "parallel", "summary", "utils",
+    "MultiMarginLoss", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax",
+    "Softplus", "SyncBatchNorm", "Tanh", "functional", "init", "parallel", "summary", "utils",
 ]
