@@ -236,6 +236,9 @@ def test_loss_modules_equal_the_functional_losses():
          F.binary_cross_entropy_with_logits(logits, targets, weight, reduction="none")),
         (nn.BCELoss(), F.binary_cross_entropy(probabilities, targets)),
         (nn.MSELoss(reduction="sum"), F.mse_loss(logits, targets, reduction="sum")),
+        (nn.L1Loss(), F.l1_loss(logits, targets)),
+        (nn.SmoothL1Loss(beta=0.5, reduction="none"), F.smooth_l1_loss(logits, targets, beta=0.5, reduction="none")),
+        (nn.HuberLoss(delta=2.0), F.huber_loss(logits, targets, delta=2.0)),
     ]
     for module, expected in pairs:
         x = probabilities if isinstance(module, nn.BCELoss) else logits
