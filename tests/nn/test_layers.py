@@ -35,6 +35,7 @@ LAYERS = [
     (lambda: nn.AvgPool2d(3, 2, 1, True, False, 4), (2, 2, 6, 7),  # PyTorch's positional order
      lambda m, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False, divisor_override=4)),
     (lambda: nn.LocalResponseNorm(3, 0.5, 0.75, 2.0), (2, 5, 3, 4), lambda m, x: F.local_response_norm(x, 3, 0.5, 0.75, 2.0)),
+    (lambda: nn.AdaptiveMaxPool2d((2, None)), (2, 3, 5, 7), lambda m, x: F.adaptive_max_pool2d(x, (2, None))),
     (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7), lambda m, x: F.adaptive_avg_pool2d(x, (2, 3))),
     (lambda: nn.LayerNorm((3, 4)), (2, 5, 3, 4), lambda m, x: F.layer_norm(x, (3, 4), m.weight, m.bias)),
     (lambda: nn.LayerNorm(4, elementwise_affine=False), (3, 4), lambda m, x: F.layer_norm(x, (4,))),
@@ -42,6 +43,11 @@ LAYERS = [
     (lambda: nn.ReLU(), (3, 4), lambda m, x: F.relu(x)),
     (lambda: nn.ReLU(inplace=True), (3, 4), lambda m, x: F.relu(x)),
     (lambda: nn.LeakyReLU(0.2), (3, 4), lambda m, x: F.leaky_relu(x, 0.2)),
+    (lambda: nn.ELU(0.5), (3, 4), lambda m, x: F.elu(x, 0.5)),
+    (lambda: nn.SiLU(), (3, 4), lambda m, x: F.silu(x)),
+    (lambda: nn.Softplus(2, 5), (3, 4), lambda m, x: F.softplus(x, 2, 5)),
+    (lambda: nn.Hardtanh(-2, 3.5), (3, 4), lambda m, x: F.hardtanh(x, -2, 3.5)),
+    (lambda: nn.ReLU6(inplace=True), (3, 4), lambda m, x: F.relu6(x)),
     (lambda: nn.Sigmoid(), (3, 4), lambda m, x: F.sigmoid(x)),
     (lambda: nn.Tanh(), (3, 4), lambda m, x: F.tanh(x)),
     (lambda: nn.Softmax(dim=0), (3, 4), lambda m, x: F.softmax(x, 0)),
@@ -230,6 +236,9 @@ def test_loss_modules_equal_the_functional_losses():
          F.binary_cross_entropy_with_logits(logits, targets, weight, reduction="none")),
         (nn.BCELoss(), F.binary_cross_entropy(probabilities, targets)),
         (nn.MSELoss(reduction="sum"), F.mse_loss(logits, targets, reduction="sum")),
+        (nn.L1Loss(), F.l1_loss(logits, targets)),
+        (nn.SmoothL1Loss(beta=0.5, reduction="none"), F.smooth_l1_loss(logits, targets, beta=0.5, reduction="none")),
+        (nn.HuberLoss(delta=2.0), F.huber_loss(logits, targets, delta=2.0)),
     ]
     for module, expected in pairs:
         x = probabilities if isinstance(module, nn.BCELoss) else logits
@@ -316,7 +325,9 @@ def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
 
 @pytest.mark.parametrize("make", [lambda m: m.MaxPool2d(3, 2, 1, 2, True, True), lambda m: m.MaxPool2d(2),
                                   lambda m: m.AvgPool2d(3, 2, 1, True, False, 2), lambda m: m.MaxUnpool2d(3, 2),
+                                  lambda m: m.AdaptiveMaxPool2d((2, None), True), lambda m: m.ELU(0.5), lambda m: m.SiLU(),
+                                  lambda m: m.Softplus(2, 5), lambda m: m.Hardtanh(-2, 3.5), lambda m: m.ReLU6(),
                                   lambda m: m.LocalResponseNorm(5), lambda m: m.LocalResponseNorm(2, 1e-3, 0.5, 2)])
-def test_pool_and_lrn_reprs_match_pytorch(make):
+def test_pool_lrn_and_activation_reprs_match_pytorch(make):
     torch = pytest.importorskip("torch")
     assert repr(make(nn)) == repr(make(torch.nn))

@@ -1,4 +1,4 @@
-"""LazyLinear / LazyConv2d: sized by the first input, then exactly the eager layer (PyTorch's semantics)."""
+"""LazyLinear / LazyConv2d / LazyBatchNorm1d/2d: sized by the first input, then exactly the eager layer (PyTorch's semantics)."""
 
 import numpy as np
 import pytest
@@ -68,3 +68,49 @@ def test_lazy_layers_match_torch():
     assert tuple(conv_theirs.weight.shape) == conv_ours.weight.shape
     assert {k: tuple(v.shape) for k, v in conv_theirs.state_dict().items()} == {
         k: v.shape for k, v in conv_ours.state_dict().items()}
+
+
+@pytest.mark.parametrize(("lazy", "eager", "shape"), [
+    (lambda **kw: nn.LazyBatchNorm2d(**kw), nn.BatchNorm2d, (4, 3, 5, 5)),
+    (lambda **kw: nn.LazyBatchNorm1d(**kw), nn.BatchNorm1d, (6, 7)),
+    (lambda **kw: nn.LazyBatchNorm1d(**kw), nn.BatchNorm1d, (6, 2, 5)),
+])
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": None, "affine": False}, {"eps": 1e-3, "track_running_stats": False}])
+def test_lazy_batch_norm_materialises_as_the_eager_one(lazy, eager, shape, kwargs):
+    layer = lazy(**kwargs)
+    assert layer.num_parameters() == 0 and layer.weight is None and layer.running_mean is None
+    assert repr(layer).startswith(f"Lazy{eager.__name__}(0, ")
+    x = _x(*shape)
+    y = layer(x)  # training mode: batch statistics, and the running statistics move
+    reference = eager(shape[1], **kwargs)
+    assert type(layer) is eager and repr(layer) == repr(reference)
+    assert list(layer.state_dict()) == list(reference.state_dict())
+    np.testing.assert_array_equal(y.data, reference(x).data)
+    for name, value in reference.state_dict().items():
+        np.testing.assert_array_equal(layer.state_dict()[name], value)
+
+
+def test_lazy_batch_norm_checks_the_input_and_matches_pytorch_repr():
+    with pytest.raises(ValueError, match=r"LazyBatchNorm2d: expected input of shape \(N, C, H, W\), got shape \(2, 3\)"):
+        nn.LazyBatchNorm2d()(_x(2, 3))
+    torch = pytest.importorskip("torch")
+    for make in (lambda m: m.LazyBatchNorm2d(), lambda m: m.LazyBatchNorm1d(momentum=None, affine=False)):
+        assert repr(make(nn)) == repr(make(torch.nn))
+
+
+def test_d2l_style_lazy_batch_norm_lenet_trains():
+    npgrad.manual_seed(0)
+    net = nn.Sequential(nn.LazyConv2d(6, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+                        nn.Flatten(), nn.LazyLinear(10), nn.LazyBatchNorm1d())
+    x, y = _x(8, 1, 12, 12), np.arange(8) % 10
+    net(x)  # the dry run that sizes every lazy layer, then the optimizer
+    assert [type(m).__name__ for m in net][:2] == ["Conv2d", "BatchNorm2d"] and type(net[-1]) is nn.BatchNorm1d
+    optimizer = npgrad.optim.SGD(net.parameters(), lr=0.5)
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

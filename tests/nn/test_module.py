@@ -459,3 +459,11 @@ def test_torch_weights_give_identical_outputs_and_statistics():
     ours.eval(), theirs.eval()
     np.testing.assert_allclose(ours(npgrad.Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})  # and back
+
+
+def test_register_buffer_keeps_a_tensor_as_given():
+    m = nn.Module()
+    mask = npgrad.ones(2, 3)
+    m.register_buffer("mask", mask)  # PyTorch code registers Tensors: torch.ones(...), torch.tril(...)
+    assert m.mask is mask and m.state_dict()["mask"] is not None
+    np.testing.assert_array_equal(m.state_dict()["mask"], np.ones((2, 3)))

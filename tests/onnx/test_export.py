@@ -130,6 +130,10 @@ OP_CASES = {
     "group norm": (lambda x, m: m.gn(x), dict(gn=nn.GroupNorm(2, 4)), (2, 4, 5, 3)),
     "batch norm 1-d": (lambda x, m: m.bn(x.reshape(x.shape[0], -1)), dict(bn=nn.BatchNorm1d(12)), (3, 3, 2, 2)),
     "leaky relu, tanh, sigmoid": (lambda x, m: F.sigmoid(F.tanh(F.leaky_relu(x, 0.2))), {}, (2, 3, 4, 5)),
+    "elu, silu, hardtanh, relu6": (lambda x, m: F.relu6(F.hardtanh(F.silu(F.elu(x, 0.5)), -0.4, 2.0) * 4.0), {},
+                                   (2, 3, 4, 5)),
+    "softplus, default and with beta and a low threshold": (
+        lambda x, m: F.softplus(x) + F.softplus(x * 3.0, 2.0, 1.0), {}, (2, 3, 4, 5)),
     "softmax and log_softmax": (lambda x, m: F.softmax(x, dim=1) + F.log_softmax(x, dim=-1), {}, (2, 3, 4, 5)),
     "concat, permute, arithmetic with constants": (
         lambda x, m: (npgrad.cat([x * 2.0, x - 1.0, x / 3.0], dim=1).permute(0, 2, 3, 1)

@@ -86,6 +86,7 @@ ROUND_TRIPS = {
     "avg pool ceil mode, padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
     "avg pool ceil mode, no padding in the divisor": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
                                                                             count_include_pad=False),
+    "elu, softplus, silu, hardtanh": lambda x: F.hardtanh(F.silu(F.softplus(F.elu(x, 0.5))), -0.5, 1.5),
     "local response norm, odd size (ONNX's LRN)": lambda x: F.local_response_norm(x, 3, 2.0, 0.75, 1.5),
     "local response norm, even size (a convolution)": lambda x: F.local_response_norm(x, 2, 2.0, 0.75, 1.5),
 }

@@ -4,7 +4,21 @@ import numpy as np
 import pytest
 
 import npgrad
-from npgrad.ops.activation import dropout, dropout2d, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from npgrad.ops.activation import (
+    dropout,
+    dropout2d,
+    elu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
 from npgrad.testing.gradcheck import gradcheck
 from npgrad.testing.op_check import check_op
 
@@ -245,3 +259,63 @@ def test_dropout2d_drops_whole_channels_and_backward_uses_the_mask():
 
 def test_the_activations_are_also_top_level_functions_as_torch_relu_and_torch_tanh():
     assert (npgrad.relu, npgrad.sigmoid, npgrad.tanh, npgrad.softmax) == (relu, sigmoid, tanh, softmax)
+
+
+
+def _away_from(points, shape=(3, 4, 5), seed=3, scale=3.0):
+    """Normal draws times ``scale``, none within 0.05 of a kink in ``points`` (gradchecks there are ill-posed)."""
+    x = np.random.default_rng(seed).standard_normal(shape) * scale
+    for p in points:
+        x = np.where(np.abs(x - p) < 0.05, p + 0.5, x)
+    return x
+
+
+def _np_sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+@pytest.mark.parametrize(
+    "op, reference, torch_op, kinks",
+    [
+        (elu, lambda a: np.where(a > 0, a, np.expm1(a)), _torch("elu"), [0]),
+        (lambda t: elu(t, 0.3), lambda a: np.where(a > 0, a, 0.3 * np.expm1(a)), _torch("elu", 0.3), [0]),
+        (silu, lambda a: a * _np_sigmoid(a), _torch("silu"), []),
+        (softplus, lambda a: np.log1p(np.exp(a)), _torch("softplus"), []),
+        (lambda t: softplus(t, 2.0, 3.0), lambda a: np.where(2 * a > 3, a, np.log1p(np.exp(2 * a)) / 2),
+         _torch("softplus", 2.0, 3.0), [1.5]),  # beta * x > threshold: the linear part
+        (hardtanh, lambda a: np.clip(a, -1, 1), _torch("hardtanh"), [-1, 1]),
+        (lambda t: hardtanh(t, -2.0, 0.5), lambda a: np.clip(a, -2, 0.5), _torch("hardtanh", -2.0, 0.5), [-2, 0.5]),
+        (relu6, lambda a: np.clip(a, 0, 6), _torch("relu6"), [0, 6]),
+    ],
+    ids=["elu", "elu_0.3", "silu", "softplus", "softplus_beta_threshold", "hardtanh", "hardtanh_bounds", "relu6"],
+)
+def test_more_elementwise_activations(op, reference, torch_op, kinks):
+    check_op(op, _away_from(kinks), reference=reference, torch_op=torch_op)
+
+
+def test_activation_gradients_at_their_kinks_follow_pytorch():
+    x = np.array([-1.0, 0.0, 1.0, 6.0, -2.0, 0.5])
+    torch = pytest.importorskip("torch")
+    cases = [(elu, "elu", ()), (hardtanh, "hardtanh", ()), (relu6, "relu6", ()), (lambda t: hardtanh(t, -2.0, 0.5),
+             "hardtanh", (-2.0, 0.5))]
+    for op, name, args in cases:
+        t = npgrad.Tensor(x.copy(), requires_grad=True)
+        op(t).sum().backward()
+        tx = torch.tensor(x, requires_grad=True)
+        getattr(torch.nn.functional, name)(tx, *args).sum().backward()
+        np.testing.assert_array_equal(t.grad, tx.grad.numpy(), err_msg=name)
+
+
+def test_more_activations_keep_float32_and_do_not_overflow():
+    x = npgrad.Tensor(np.array([-1e4, -50.0, 0.5, 50.0, 1e4], np.float32), requires_grad=True)
+    for op in (elu, silu, softplus, lambda t: softplus(t, 30.0, 1e6), relu6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow warnings
+            out = op(x)
+            out.backward(np.ones(5, np.float32))
+        assert out.dtype == np.float32 and x.grad.dtype == np.float32 and np.isfinite(out.data).all()
+        x.grad = None
+    with pytest.raises(TypeError, match="elu: expected a floating-point input, got dtype int64"):
+        elu(npgrad.Tensor(np.arange(3)))
+    with pytest.raises(ValueError, match=r"hardtanh: min_val \(1.0\) must not exceed max_val \(0.0\)"):
+        hardtanh(x, 1.0, 0.0)

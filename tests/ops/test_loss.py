@@ -9,7 +9,10 @@ from npgrad.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    l1_loss,
     mse_loss,
+    smooth_l1_loss,
     multi_margin_loss,
     nll_loss,
 )
@@ -307,6 +310,40 @@ def test_mse_loss_rejects_a_target_shape_pytorch_would_broadcast():
 
 
 # ------------------------------------------------------------ dtypes
+def _smooth_l1(d, beta):
+    return np.where(np.abs(d) < beta, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name, op, reference, torch_op", [
+    ("l1", lambda x, t, r: l1_loss(x, t, reduction=r), lambda d: np.abs(d), lambda r: _torch("l1_loss", reduction=r)),
+    ("smooth_l1", lambda x, t, r: smooth_l1_loss(x, t, reduction=r), lambda d: _smooth_l1(d, 1.0),
+     lambda r: _torch("smooth_l1_loss", reduction=r)),
+    ("smooth_l1_beta_2.5", lambda x, t, r: smooth_l1_loss(x, t, reduction=r, beta=2.5), lambda d: _smooth_l1(d, 2.5),
+     lambda r: _torch("smooth_l1_loss", reduction=r, beta=2.5)),
+    ("smooth_l1_beta_0", lambda x, t, r: smooth_l1_loss(x, t, reduction=r, beta=0.0), lambda d: np.abs(d),
+     lambda r: _torch("smooth_l1_loss", reduction=r, beta=0.0)),
+    ("huber_delta_2", lambda x, t, r: huber_loss(x, t, reduction=r, delta=2.0), lambda d: 2.0 * _smooth_l1(d, 2.0),
+     lambda r: _torch("huber_loss", reduction=r, delta=2.0)),
+])
+def test_l1_smooth_l1_and_huber_losses(name, op, reference, torch_op, reduction):
+    # B_X ~ N(0, 9) and B_T in [0, 1): differences on both sides of every beta and delta here
+    check_op(lambda x, t: op(x, t, reduction), B_X, B_T, reference=lambda x, t: _reduce(reference(x - t), reduction),
+             torch_op=torch_op(reduction))
+
+
+def test_l1_gradient_at_zero_difference_is_zero_and_bad_arguments_raise():
+    x = npgrad.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    l1_loss(x, np.array([1.0, 0.0, 5.0]), reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, -1.0])
+    with pytest.raises(ValueError, match="smooth_l1_loss: beta must be >= 0, got -1"):
+        smooth_l1_loss(x, np.zeros(3), beta=-1)
+    with pytest.raises(ValueError, match="huber_loss: delta must be > 0, got 0"):
+        huber_loss(x, np.zeros(3), delta=0)
+    with pytest.raises(ValueError, match=r"l1_loss: target shape \(3, 1\) must equal the input shape \(3,\)"):
+        l1_loss(x, np.zeros((3, 1)))
+
+
 LOSSES = {
     "cross_entropy": lambda x, r: cross_entropy(x, Y, WEIGHT, label_smoothing=0.1, reduction=r),
     "cross_entropy_probabilities": lambda x, r: cross_entropy(x, PROBABILITIES, reduction=r),
@@ -315,6 +352,9 @@ LOSSES = {
                                                                      pos_weight=POS_WEIGHT[:1]),
     "bce": lambda x, r: binary_cross_entropy(sigmoid(x), np.eye(6, 5), np.ones(5), reduction=r),
     "mse_loss": lambda x, r: mse_loss(x, np.eye(6, 5), reduction=r),
+    "smooth_l1_loss": lambda x, r: smooth_l1_loss(x, np.eye(6, 5), reduction=r, beta=0.5),
+    "huber_loss": lambda x, r: huber_loss(x, np.eye(6, 5), reduction=r, delta=0.5),
+    "l1_loss": lambda x, r: l1_loss(x, np.eye(6, 5), reduction=r),
 }
 
 

@@ -235,6 +235,19 @@ def test_adaptive_pools_match_naive_gradcheck_and_torch(shape, output_size, kind
              torch_op=torch_f(f"adaptive_{kind}_pool2d", output_size))
 
 
+@pytest.mark.parametrize("shape, output_size", ADAPTIVE)
+def test_adaptive_max_pool2d_indices_point_at_the_maxima_like_torch(shape, output_size):
+    x = np.round(rng.standard_normal(shape) * 2)  # ties: the first maximum of each bin
+    out, indices = adaptive_max_pool2d(npgrad.Tensor(x, requires_grad=True), output_size, return_indices=True)
+    assert indices.dtype == np.int64 and indices.shape == out.shape
+    planes = x.reshape(*x.shape[:2], -1)
+    np.testing.assert_array_equal(np.take_along_axis(planes, indices.data.reshape(*x.shape[:2], -1), axis=-1),
+                                  out.data.reshape(*x.shape[:2], -1))
+    torch = pytest.importorskip("torch")
+    _, expected = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), output_size, return_indices=True)
+    np.testing.assert_array_equal(indices.data, expected.numpy())
+
+
 def test_adaptive_max_pool2d_ties_go_to_first_max_like_torch():
     x = np.round(rng.standard_normal((2, 2, 7, 5)))
     t = npgrad.Tensor(x, requires_grad=True)

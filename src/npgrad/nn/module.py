@@ -147,7 +147,7 @@ class Module:
             persistent: whether ``state_dict`` includes it.
         """
         self._check_new_name("buffer", name, "_buffers")
-        self._buffers[name] = None if tensor is None or isinstance(tensor, Tensor) else Tensor(tensor)
+        self._buffers[name] = tensor if tensor is None or isinstance(tensor, Tensor) else Tensor(tensor)
         if persistent:
             self._non_persistent_buffers.discard(name)
         else:

@@ -53,13 +53,17 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True):
         super().__init__()
-        self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        _affine(self, (num_features,), affine, bias)
-        if track_running_stats:
+        self._create_state(num_features, bias)
+
+    def _create_state(self, num_features: int, bias: bool) -> None:
+        """The parameters and running statistics of ``num_features`` channels (a lazy batch norm's materialisation too)."""
+        self.num_features = num_features
+        _affine(self, (num_features,), self.affine, bias)
+        if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
             self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
             self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))

@@ -1,4 +1,4 @@
-"""Pooling layers over (N, C, H, W): `MaxPool2d`, `MaxUnpool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`.
+"""Pooling layers over (N, C, H, W): `MaxPool2d`, `MaxUnpool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`, `AdaptiveMaxPool2d`.
 
 ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are an int or an (h, w) pair,
 kept as given (so the repr matches PyTorch's); ``stride`` defaults to ``kernel_size``.
@@ -109,6 +109,25 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max-pool to a fixed ``output_size`` (int or (h, w); None keeps that input size): (N, C, H, W) -> (N, C, h, w).
+
+    The bins are `AdaptiveAvgPool2d`'s (PyTorch's); with ``return_indices`` ``forward``
+    returns ``(output, indices)`` as `MaxPool2d` does.
+    """
+
+    def __init__(self, output_size: _Size | tuple[int | None, int | None], return_indices: bool = False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

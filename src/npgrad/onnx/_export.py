@@ -136,6 +136,40 @@ def _leaky_relu(b: GraphBuilder, call: _function.Call) -> str:
     return b.node("LeakyRelu", [b.value(call.args[0])], alpha=float(call.kwargs["negative_slope"]))
 
 
+@converter(activation.ELU)
+def _elu(b: GraphBuilder, call: _function.Call) -> str:
+    return b.node("Elu", [b.value(call.args[0])], alpha=float(call.kwargs["alpha"]))
+
+
+@converter(activation.SiLU)
+def _silu(b: GraphBuilder, call: _function.Call) -> str:
+    x = b.value(call.args[0])
+    return b.node("Mul", [x, b.node("Sigmoid", [x])])
+
+
+@converter(activation.Hardtanh)
+def _hardtanh(b: GraphBuilder, call: _function.Call) -> str:
+    x, k = call.args[0], call.kwargs
+    bounds = [b.constant(np.asarray(k[name], dtype=x.dtype)) for name in ("min_val", "max_val")]
+    return b.node("Clip", [b.value(x), *bounds])
+
+
+@converter(activation.Softplus)
+def _softplus(b: GraphBuilder, call: _function.Call) -> str:
+    """ONNX's Softplus has no beta and no threshold: softplus(beta x) / beta, and PyTorch's linear part
+    (x where beta x > threshold) as a Where unless it is within float32 rounding (threshold >= 17)."""
+    x, k = call.args[0], call.kwargs
+    beta, threshold = k["beta"], k["threshold"]
+    scaled = b.node("Mul", [b.value(x), b.constant(np.asarray(beta, x.dtype))]) if beta != 1 else b.value(x)
+    out = b.node("Softplus", [scaled])
+    if beta != 1:
+        out = b.node("Div", [out, b.constant(np.asarray(beta, x.dtype))])
+    if threshold >= 17:  # log(1 + e^-t) / beta < 4e-8 / beta: the two sides agree to float32 rounding
+        return out
+    linear = b.node("Greater", [scaled, b.constant(np.asarray(threshold, x.dtype))])
+    return b.node("Where", [linear, b.value(x), out])
+
+
 @converter(activation.Softmax, activation.LogSoftmax)
 def _softmax(b: GraphBuilder, call: _function.Call) -> str:
     op_type = "Softmax" if call.function is activation.Softmax else "LogSoftmax"

@@ -79,6 +79,16 @@ def _leaky_relu(m, node, inputs, a):
     return F.leaky_relu(inputs[0], a.get("alpha", 0.01))
 
 
+@executor("Elu")
+def _elu(m, node, inputs, a):
+    return F.elu(inputs[0], a.get("alpha", 1.0))
+
+
+@executor("Softplus")
+def _softplus(m, node, inputs, a):
+    return F.softplus(inputs[0])  # log(1 + e^x); PyTorch's linear part beyond 20 agrees to 2e-9
+
+
 @executor("Softmax", "LogSoftmax")
 def _softmax(m, node, inputs, a):
     fn = F.softmax if node.op_type == "Softmax" else F.log_softmax
@@ -212,8 +222,9 @@ def _reduce(m, node, inputs, a):
 
 @executor("Clip")
 def _clip(m, node, inputs, a):
-    low = None if len(inputs) < 2 or inputs[1] is None else float(np.asarray(_data(inputs[1])))
-    high = None if len(inputs) < 3 or inputs[2] is None else float(np.asarray(_data(inputs[2])))
+    # the bounds are scalars; as float initializers they arrive as Parameters (1-element arrays)
+    low = None if len(inputs) < 2 or inputs[1] is None else float(np.asarray(_data(inputs[1])).item())
+    high = None if len(inputs) < 3 or inputs[2] is None else float(np.asarray(_data(inputs[2])).item())
     from npgrad import clamp
 
     return clamp(inputs[0], low, high)

@@ -1,4 +1,4 @@
-"""Activations: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax and dropout.
+"""Activations: relu, leaky_relu, elu, silu, softplus, hardtanh, relu6, sigmoid, tanh, softmax, log_softmax, dropout.
 
 Each `Function` keeps what its backward needs (a mask, or its own output: the
 derivatives of sigmoid, tanh and softmax are cheapest in terms of the output).
@@ -70,6 +70,71 @@ class LeakyReLU(Function):
     def backward(ctx, dout):
         (positive,) = ctx.saved
         return np.where(positive, dout, dout * ctx.negative_slope)
+
+
+class ELU(Function):
+    """y = x if x > 0 else alpha * (e^x - 1);  dx = dout if x > 0 else dout * (y + alpha) (the negative side at 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        positive = x > 0
+        out = np.where(positive, x, alpha * np.expm1(np.minimum(x, 0)))  # expm1 only of x <= 0: no overflow
+        ctx.save_for_backward(positive, out)
+        ctx.alpha = alpha
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        positive, out = ctx.saved
+        return np.where(positive, dout, dout * (out + ctx.alpha))
+
+
+class SiLU(Function):
+    """y = x * sigmoid(x) (swish);  dx = dout * s * (1 + x * (1 - s)), s = sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = _sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, s = ctx.saved
+        return dout * s * (1 + x * (1 - s))
+
+
+class Softplus(Function):
+    """y = log(1 + e^(beta x)) / beta, or x where beta * x > threshold (PyTorch's);
+
+    dx = dout * sigmoid(beta x), or dout on the linear part.
+    """
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        bx = x * beta
+        linear = bx > threshold
+        ctx.save_for_backward(bx, linear)
+        return np.where(linear, x, np.logaddexp(0, bx) / beta)  # logaddexp: no overflow for large beta * x
+
+    @staticmethod
+    def backward(ctx, dout):
+        bx, linear = ctx.saved
+        return np.where(linear, dout, dout * _sigmoid(bx))
+
+
+class Hardtanh(Function):
+    """y = min(max(x, min_val), max_val);  dx = dout strictly between the bounds, else 0 (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, min_val, max_val):
+        ctx.save_for_backward((x > min_val) & (x < max_val))
+        return np.clip(x, min_val, max_val)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (inside,) = ctx.saved
+        return dout * inside
 
 
 class Sigmoid(Function):
@@ -185,6 +250,43 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as in PyTorch)."""
     return LeakyReLU.apply(x, negative_slope=float(negative_slope))
+
+
+def _float_input(op: str, x: Tensor) -> None:
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else ``alpha * (e^x - 1)``, element-wise (PyTorch's ``elu``)."""
+    _float_input("elu", x)
+    return ELU.apply(x, alpha=float(alpha))
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) element-wise (swish; PyTorch's ``silu``)."""
+    _float_input("silu", x)
+    return SiLU.apply(x)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta element-wise, and x itself where beta * x > ``threshold`` (PyTorch's ``softplus``)."""
+    _float_input("softplus", x)
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero")
+    return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 elsewhere (PyTorch's ``hardtanh``)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return Hardtanh.apply(x, min_val=min_val, max_val=max_val)
+
+
+def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6) element-wise: ``hardtanh(x, 0, 6)``, as PyTorch's ``relu6``."""
+    return hardtanh(x, 0.0, 6.0)
 
 
 def sigmoid(x: Tensor) -> Tensor:

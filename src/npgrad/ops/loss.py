@@ -1,5 +1,5 @@
 """Losses: cross_entropy, multi_margin_loss (multiclass SVM), binary cross-entropy (on logits and on
-probabilities) and mse_loss, each one fused `Function` with PyTorch's semantics.
+probabilities), mse_loss and l1_loss / smooth_l1_loss / huber_loss, each one fused `Function` with PyTorch's semantics.
 
 Every loss computes per-element (or per-sample) losses and then applies
 ``reduction``: 'none' keeps them, 'sum' adds them up, 'mean' divides the sum by a
@@ -227,6 +227,33 @@ class MSELoss(Function):
     def backward(ctx, dout):
         (diff,) = ctx.saved
         dx = 2 * diff * _reduce_grad(dout, *ctx.args)
+        return dx, (-dx if ctx.needs_input_grad[1] else None)
+
+
+class SmoothL1(Function):
+    """loss = scale * (0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta), d = x - t;
+    dx = scale * (d / beta if |d| < beta else sign(d)) dloss, dt = -dx.
+
+    beta = 0 is the L1 loss |d| (gradient sign(d), 0 at d = 0 as in PyTorch); Huber's loss with
+    ``delta`` is scale = beta = delta.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, beta, scale, reduction):
+        diff = x - target
+        size = np.abs(diff)
+        quadratic = size < beta
+        losses = np.where(quadratic, 0.5 * diff * diff / beta, size - 0.5 * beta) if beta else size
+        ctx.save_for_backward(diff, quadratic)
+        ctx.args = (beta, scale, reduction, diff.size)
+        return _reduce(losses * scale if scale != 1 else losses, reduction, diff.size)
+
+    @staticmethod
+    def backward(ctx, dout):
+        diff, quadratic = ctx.saved
+        beta, scale, reduction, size = ctx.args
+        slope = np.where(quadratic, diff / beta, np.sign(diff)) if beta else np.sign(diff)
+        dx = slope * (scale * _reduce_grad(dout, reduction, size))
         return dx, (-dx if ctx.needs_input_grad[1] else None)
 
 
@@ -487,6 +514,34 @@ def mse_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "me
     _check_reduction(op, reduction)
     _check_input(op, input)
     return MSELoss.apply(input, _float_target(op, target, input), reduction=reduction)
+
+
+def _smooth_l1(op: str, input: Tensor, target: Any, reduction: str, beta: float, scale: float) -> Tensor:
+    _check_reduction(op, reduction)
+    _check_input(op, input)
+    return SmoothL1.apply(input, _float_target(op, target, input), beta=beta, scale=scale, reduction=reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "mean") -> Tensor:
+    """Absolute error |input - target|, reduced by ``reduction``; the target must have the input's shape (as `mse_loss`)."""
+    return _smooth_l1("l1_loss", input, target, reduction, 0.0, 1.0)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """PyTorch's smooth L1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    return _smooth_l1("smooth_l1_loss", input, target, reduction, float(beta), 1.0)
+
+
+def huber_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """PyTorch's Huber loss: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).
+
+    That is ``delta`` times the smooth L1 loss with beta = delta.
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _smooth_l1("huber_loss", input, target, reduction, float(delta), float(delta))
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -331,12 +331,12 @@ class AdaptiveMaxPool2d(Function):
     """Adaptive max pooling to (Ho, Wo) with PyTorch's bins, looping over the Ho*Wo output bins.
 
     For uneven (possibly overlapping) bins and small outputs; the wrapper sends other
-    evenly dividing sizes to `MaxPool2d`. The gradient goes to the first maximum of each bin
-    in row-major order. x: (N, C, H, W) → (N, C, Ho, Wo).
+    evenly dividing sizes to `MaxPool2d`. The gradient (and, with ``return_indices``, the
+    index) goes to the first maximum of each bin in row-major order. x: (N, C, H, W) → (N, C, Ho, Wo).
     """
 
     @staticmethod
-    def forward(ctx, x, output_size):
+    def forward(ctx, x, output_size, return_indices=False):
         N, C, H, W = x.shape
         bins = [(r, c) for r in _adaptive_bins(H, output_size[0]) for c in _adaptive_bins(W, output_size[1])]
         out = np.empty((N, C, len(bins)), dtype=x.dtype)
@@ -351,6 +351,8 @@ class AdaptiveMaxPool2d(Function):
             cols[:, :, b] += w0
         ctx.save_for_backward(rows, cols)
         ctx.x_shape = x.shape
+        if return_indices:  # as max_pool2d's: row*W + col in each (H, W) plane
+            return out.reshape(N, C, *output_size), (rows * W + cols).astype(np.int64).reshape(N, C, *output_size)
         return out.reshape(N, C, *output_size)
 
     @staticmethod
@@ -563,8 +565,10 @@ def adaptive_avg_pool2d(x: Tensor, output_size: int | Sequence[int | None]) -> T
     return AdaptiveAvgPool2d.apply(x, output_size=output_size)
 
 
-def adaptive_max_pool2d(x: Tensor, output_size: int | Sequence[int | None]) -> Tensor:
-    """Max pooling to a fixed output size, PyTorch's ``adaptive_max_pool2d`` (without ``return_indices``).
+def adaptive_max_pool2d(
+    x: Tensor, output_size: int | Sequence[int | None], return_indices: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling to a fixed output size, PyTorch's ``adaptive_max_pool2d``.
 
     Same bins as `adaptive_avg_pool2d`. Evenly dividing sizes with more output bins than
     kernel offsets run as ``max_pool2d`` with kernel = stride = H/Ho; everything else
@@ -573,12 +577,15 @@ def adaptive_max_pool2d(x: Tensor, output_size: int | Sequence[int | None]) -> T
     Args:
         x: (N, C, H, W).
         output_size: an int or a pair (Ho, Wo); None in the pair keeps that input size.
+        return_indices: also return where each maximum is, as `max_pool2d` does
+            (int64, row*W + col in each (H, W) plane).
 
     Returns:
-        (N, C, Ho, Wo).
+        (N, C, Ho, Wo), or the pair (output, indices) with ``return_indices``.
     """
     output_size = _adaptive_args("adaptive_max_pool2d", x, output_size)
     kernel = (x.shape[2] // output_size[0], x.shape[3] // output_size[1])
     if _divides(x, output_size) and kernel[0] * kernel[1] <= output_size[0] * output_size[1]:
-        return MaxPool2d.apply(x, kernel_size=kernel, stride=kernel, padding=(0, 0))
-    return AdaptiveMaxPool2d.apply(x, output_size=output_size)  # uneven bins, or fewer bins than kernel offsets
+        return MaxPool2d.apply(x, kernel_size=kernel, stride=kernel, padding=(0, 0), return_indices=bool(return_indices))
+    # uneven bins, or fewer bins than kernel offsets
+    return AdaptiveMaxPool2d.apply(x, output_size=output_size, return_indices=bool(return_indices))
