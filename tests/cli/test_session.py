@@ -82,6 +82,10 @@ RESUME_CASES = {
                         "shape (10,)"),
     "optimizer groups": (lambda s: s["optimizer"].pop("param_groups"), "'optimizer' entry does not fit: missing 'param_groups'"),
     "rng": (_set("rng", {"bit_generator": "MT19937x"}), "'rng' entry does not fit"),
+    "scheduler": (lambda s: s["scheduler"].update(T_max="3"), "'scheduler' entry does not fit: "
+                                                               "CosineAnnealingLR.load_state_dict: 'T_max' must be like"),
+    "scheduler keys": (lambda s: s["scheduler"].pop("base_lrs"), "CosineAnnealingLR.load_state_dict: the state does not "
+                                                                 "fit this scheduler: missing ['base_lrs']"),
     "loader": (_set("loader", {"epoch": -1, "seed": 0}), "'loader' entry does not fit: DataLoader.load_state_dict: epoch must "
                                                          "be a non-negative integer, got -1"),
     "history": (_set("history", [1, 2]), "'history' entry does not fit: expected a list of per-epoch dicts"),

@@ -143,6 +143,40 @@ def test_state_dict_round_trip(name, tmp_path):
     np.testing.assert_array_equal(np.concatenate([first, rest]), uninterrupted)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"last_epoch": None}, "StepLR.load_state_dict: 'last_epoch' must be like 0, got None"),
+    ({"last_epoch": "3"}, "'last_epoch' must be like 0, got '3'"),
+    ({"last_epoch": 2.5}, "'last_epoch' must be like 0, got 2.5"),
+    ({"last_epoch": -5}, "'last_epoch' must be >= -1, got -5"),
+    ({"step_size": None}, "'step_size' must be like 3, got None"),
+    ({"gamma": float("nan")}, "'gamma' must be like 0.5, got nan"),
+    ({"gamma": True}, "'gamma' must be like 0.5, got True"),
+    ({"base_lrs": "abc"}, "'base_lrs' must be like"),
+    ({"base_lrs": [0.1, "x"]}, r"'base_lrs'\[1\] must be like"),
+    ({"base_lrs": [0.1]}, "'base_lrs' has 1 values for 2 param group"),
+    ({"_last_lr": [0.1, 0.2, 0.3]}, "'_last_lr' has 3 values for 2 param group"),
+    ({"T_max": 9}, r"unexpected \['T_max'\]"),
+])
+def test_load_state_dict_refuses_a_damaged_state_before_step(change, message):
+    scheduler = lr_scheduler.StepLR(_optimizer(), step_size=3, gamma=0.5)
+    with pytest.raises(ValueError, match=message):
+        scheduler.load_state_dict({**scheduler.state_dict(), **change})
+    with pytest.raises(ValueError, match=r"missing \['gamma'\], unexpected \[\]"):
+        scheduler.load_state_dict({k: v for k, v in scheduler.state_dict().items() if k != "gamma"})
+    with pytest.raises(ValueError, match="expected a dict, got list"):
+        scheduler.load_state_dict([])
+    assert scheduler.state_dict() == lr_scheduler.StepLR(_optimizer(), step_size=3, gamma=0.5).state_dict()  # unchanged
+
+
+def test_one_cycle_phases_load_back_as_lists():
+    scheduler = lr_scheduler.OneCycleLR(_optimizer(), max_lr=0.1, total_steps=10)
+    state = scheduler.state_dict()
+    state["_phases"] = [list(p) for p in state["_phases"]]  # what a checkpoint gives back for tuples
+    scheduler.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"'_phases'\[0\]\[1\] must be like"):
+        scheduler.load_state_dict({**state, "_phases": [[2.0, 5, "max_lr"]] + state["_phases"][1:]})
+
+
 def test_lambda_lr_state_dict_omits_functions():
     scheduler = lr_scheduler.LambdaLR(_optimizer(), [lambda e: 1.0, lambda e: 0.5])
     state = scheduler.state_dict()

@@ -22,6 +22,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from npgrad.optim.optimizer import Optimizer
 
 
@@ -79,11 +81,57 @@ class LRScheduler:
         return {k: _copy(v) for k, v in self.__dict__.items() if k not in self._unsaved}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the attributes saved by `state_dict` (the optimizer's lr comes from its own state dict)."""
+        """Restore the attributes saved by `state_dict` (the optimizer's lr comes from its own state dict).
+
+        Unlike PyTorch (which updates the attributes with whatever it is given), the state is checked
+        first, so a damaged one fails here and not at the next `step`: ValueError unless it has exactly
+        this scheduler's entries, each of the kind this scheduler holds (an integer for an integer, a
+        finite number for a number, a string, a list of that; ``base_lrs`` and ``_last_lr`` one value
+        per param group), with ``last_epoch`` >= -1.
+        """
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"{name}: expected a dict, got {type(state_dict).__name__}")
+        expected = set(self.state_dict())
+        missing, extra = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected - set(self._unsaved))
+        if missing or extra:
+            raise ValueError(f"{name}: the state does not fit this scheduler: missing {missing}, unexpected {extra}")
+        for key in sorted(expected):
+            _check_like(f"{name}: {key!r}", getattr(self, key), state_dict[key])
+        groups = len(self.optimizer.param_groups)
+        for key in ("base_lrs", "_last_lr"):
+            if len(state_dict[key]) != groups:
+                raise ValueError(f"{name}: {key!r} has {len(state_dict[key])} values for {groups} param group(s)")
+        if state_dict["last_epoch"] < -1:
+            raise ValueError(f"{name}: 'last_epoch' must be >= -1, got {state_dict['last_epoch']}")
         self.__dict__.update({k: _copy(v) for k, v in state_dict.items() if k not in self._unsaved})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self._last_lr})"
+
+
+def _check_like(where: str, current: Any, value: Any) -> None:
+    """Raise ValueError unless ``value`` is of the kind of ``current`` (recursively for lists and tuples)."""
+    def is_int(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif is_int(current):
+        ok = is_int(value)
+    elif isinstance(current, (float, np.floating)):
+        ok = (is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
+    elif isinstance(current, str):
+        ok = isinstance(value, str)
+    elif isinstance(current, (list, tuple)):  # a saved tuple comes back from a checkpoint as a list
+        ok = isinstance(value, (list, tuple))
+        if ok and current:
+            for i, item in enumerate(value):
+                _check_like(f"{where}[{i}]", current[min(i, len(current) - 1)], item)
+    else:
+        ok = current is None and value is None
+    if not ok:
+        raise ValueError(f"{where} must be like {current!r:.40}, got {value!r:.60}")
 
 
 def _copy(value: Any) -> Any:

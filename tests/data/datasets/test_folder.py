@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from npgrad.data import DataLoader, ImageFiles, ImageFolder, load_image
-from npgrad.errors import DataError
+from npgrad.errors import DataError, MissingFileError
 
 
 def _cats_and_dogs(root, save_image, n=2, size=(6, 8)):
@@ -104,20 +104,20 @@ def test_given_classes_fix_the_label_indices(tmp_path, save_image):
     root = _cats_and_dogs(tmp_path, save_image, n=1)
     ds = ImageFolder(root, classes=["birds", "cats", "dogs"])
     assert ds.targets.tolist() == [1, 2]
-    with pytest.raises(ValueError, match="folder '.*dogs' is not one of the known classes"):
+    with pytest.raises(DataError, match="folder '.*dogs' is not one of the known classes"):
         ImageFolder(root, classes=["cats"])
 
 
 def test_image_folder_structure_errors(tmp_path, save_image):
-    with pytest.raises(FileNotFoundError, match="no folder"):
+    with pytest.raises(MissingFileError, match="no folder"):
         ImageFolder(tmp_path / "nowhere")
     (tmp_path / "flat").mkdir()
     save_image(tmp_path / "flat" / "a.png", np.zeros((2, 2), np.uint8))
-    with pytest.raises(ValueError, match="no class folders in"):
+    with pytest.raises(DataError, match="no class folders in"):
         ImageFolder(tmp_path / "flat")
     root = _cats_and_dogs(tmp_path / "t", save_image, n=1)
     (root / "birds").mkdir()
-    with pytest.raises(ValueError, match="class folder '.*birds' has no image files"):
+    with pytest.raises(DataError, match="class folder '.*birds' has no image files"):
         ImageFolder(root)
 
 
@@ -162,7 +162,7 @@ def test_image_files_are_unlabelled(tmp_path, save_image):
     listed = ImageFiles([tmp_path / "test1" / "2.jpg"])
     assert listed.image_ids == [str(tmp_path / "test1" / "2.jpg")] and listed[0][0].shape == (3, 4, 4)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no image files in"):
+    with pytest.raises(DataError, match="no image files in"):
         ImageFiles(tmp_path / "empty")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from npgrad.data import MNIST, FashionMNIST
 from npgrad.data.datasets.idx import read_idx, write_idx
-from npgrad.errors import DataError
+from npgrad.errors import DataError, MissingFileError
 
 
 def _idx_bytes(magic: int, shape: tuple[int, ...], payload: bytes) -> bytes:
@@ -103,14 +103,14 @@ def test_fashion_mnist_classes(tmp_path):
 
 
 def test_missing_files_say_what_to_place_where(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"FashionMNIST: missing train-images-idx3-ubyte.gz, "
+    with pytest.raises(MissingFileError, match=r"FashionMNIST: missing train-images-idx3-ubyte.gz, "
                                                 r"train-labels-idx1-ubyte.gz in .*download=True"):
         FashionMNIST(tmp_path)
 
 
 def test_inconsistent_files(tmp_path):
     _write_mnist(tmp_path, n=5, labels=[0, 1, 2])
-    with pytest.raises(ValueError, match="has 5 images but train-labels-idx1-ubyte.gz has 3 labels"):
+    with pytest.raises(DataError, match="has 5 images but train-labels-idx1-ubyte.gz has 3 labels"):
         MNIST(tmp_path)
     _write_mnist(tmp_path, n=3, labels=[0, 12, 2])
     with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz: label 12 outside the known classes 0..9"):

@@ -39,7 +39,7 @@ _CLASSES = 10
 def _latin1_encode(text: str, encoding: str) -> bytes:
     """``codecs.encode`` for the one codec such pickles use; any other codec name is refused, not looked up."""
     if encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"refusing to decode bytes pickled with the codec {encoding!r}")
+        raise pickle.UnpicklingError(f"refusing to rebuild bytes with the codec {encoding!r}")
     return codecs.encode(text, "latin1")
 
 
@@ -120,6 +120,12 @@ class CIFAR10(TensorDataset):
         root: folder holding the batch files, directly or in the extracted archive's
             ``cifar-10-batches-bin`` (preferred) or ``cifar-10-batches-py`` sub-folder.
         train: the 50,000 images of ``data_batch_1..5``, else the 10,000 of ``test_batch``.
+
+    Raises:
+        DataError (a ValueError): naming the file (and record): a binary batch that is not 1 to 10,000
+            whole records (checked before it is read), a python batch over 61,460,000 bytes or not a pickled
+            ``{data: (N, 3072) uint8, labels: N}``, a label outside 0..9.
+        MissingFileError (a FileNotFoundError): no batches, or some of them missing (listed).
     """
 
     CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

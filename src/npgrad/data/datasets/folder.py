@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from npgrad.data.dataset import UNLABELLED, Dataset
-from npgrad.errors import DataError
+from npgrad.errors import DataError, MissingFileError
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 # Images with more pixels are refused before decoding (Pillow's default limit, 89.5 megapixels: a
@@ -121,7 +121,7 @@ class ImageFileDataset(Dataset):
         self.image_ids = [image_ids[i] for i in keep]
         self.targets = None if labels is None else np.array([labels[i] for i in keep], dtype=np.int64)
         if not self.paths:
-            raise ValueError(f"{type(self).__name__}: no readable images")
+            raise DataError(f"{type(self).__name__}: no readable images")
 
     def _readable(self, paths: Sequence[str]) -> list[int]:
         """Indices of the decodable files; warns once about the others."""
@@ -193,7 +193,7 @@ def _image_files(folder: Path, extensions: Sequence[str], root: Path | None = No
 def _existing_folder(root: str | os.PathLike, what: str) -> Path:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{what}: no folder '{root}'")
+        raise MissingFileError(f"{what}: no folder '{root}'")
     return root
 
 
@@ -227,16 +227,16 @@ class ImageFolder(ImageFileDataset):
         self.root = _existing_folder(root, "ImageFolder")
         folders = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not folders:
-            raise ValueError(f"ImageFolder: no class folders in '{self.root}'; expected {self.root}/<class_name>/<images>")
+            raise DataError(f"ImageFolder: no class folders in '{self.root}'; expected {self.root}/<class_name>/<images>")
         classes = folders if classes is None else list(classes)
         unknown = [f for f in folders if f not in classes]
         if unknown:
-            raise ValueError(f"ImageFolder: folder '{self.root / unknown[0]}' is not one of the known classes {classes}")
+            raise DataError(f"ImageFolder: folder '{self.root / unknown[0]}' is not one of the known classes {classes}")
         paths, labels = [], []
         for name in folders:
             files = _image_files(self.root / name, extensions, root=self.root)
             if not files:
-                raise ValueError(f"ImageFolder: class folder '{self.root / name}' has no image files "
+                raise DataError(f"ImageFolder: class folder '{self.root / name}' has no image files "
                                  f"({', '.join(extensions)})")
             paths += files
             labels += [classes.index(name)] * len(files)
@@ -257,7 +257,7 @@ class ImageFiles(ImageFileDataset):
             root = _existing_folder(source, "ImageFiles")
             paths = _image_files(root, extensions)
             if not paths:
-                raise ValueError(f"ImageFiles: no image files in '{root}' ({', '.join(extensions)})")
+                raise DataError(f"ImageFiles: no image files in '{root}' ({', '.join(extensions)})")
             ids = [p.relative_to(root).as_posix() for p in paths]
         else:
             paths = [Path(p) for p in source]

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 
 from npgrad.data.dataset import TensorDataset, check_labels
-from npgrad.errors import DataError
+from npgrad.errors import DataError, MissingFileError
 
 # IDX element-type code -> big-endian NumPy dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -166,14 +166,14 @@ class MNIST(TensorDataset):
             download_files({name: self.RESOURCES[name] for name in missing}, root,
                            self.MIRRORS if mirrors is None else mirrors, dataset=type(self).__name__)
         elif missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{type(self).__name__}: missing {', '.join(missing)} in {root.resolve()}; place the IDX files there "
                 f"(gzipped or not) or pass download=True")
         images_path, labels_path = (root / s if (root / s).is_file() else root / f"{s}.gz" for s in stems)
         images = read_idx(images_path, IMAGES_MAGIC)
         labels = read_idx(labels_path, LABELS_MAGIC)
         if len(images) != len(labels):
-            raise ValueError(f"{type(self).__name__}: {images_path.name} has {len(images)} images "
+            raise DataError(f"{type(self).__name__}: {images_path.name} has {len(images)} images "
                              f"but {labels_path.name} has {len(labels)} labels")
         check_labels(labels, len(self.CLASSES), labels_path.name)
         super().__init__(images[:, None], labels.astype(np.int64), self.CLASSES)
