@@ -449,7 +449,8 @@ def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoint(
 @pytest.mark.mpi
 def test_two_ctrl_c_on_one_rank_abort_the_job_with_the_last_checkpoint_intact(mpirun, tmp_path):
     done, elapsed, checkpoint = _faulty_run(mpirun, tmp_path, "sigint-twice")
-    assert done.returncode != 0 and "MPI_Abort(MPI_COMM_WORLD, 130)" in done.stderr, done.stderr
+    # MPI_Abort(..., 130): mpiexec exits with that code; MPICH's own "MPI_Abort" line is not always printed
+    assert done.returncode == 130, done.stderr
     assert (checkpoint["epoch"], checkpoint["step"]) == (1, 0)  # the epoch before, not a half-done step
     assert elapsed < 40, elapsed  # rank 0, waiting in the step's collectives, did not hang
 
