@@ -87,6 +87,25 @@ def test_bad_rows_name_the_line(kaggle):
         CSVImageDataset(kaggle("bad.csv", "image,label\nimages/0.png,a\nimages/7.png,b\n"))
 
 
+def test_images_listed_twice_are_kept_with_a_warning_naming_the_lines(kaggle):
+    path = kaggle("train.csv", "image,label\nimages/0.png,a\nimages/1.png,b\n./images/0.png,a\nimages/1.png,c\n"
+                               "images/2.png,a\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = CSVImageDataset(path)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "train.csv: 1 rows list an image again with ANOTHER label: both samples are kept; "
+        "line 5 repeats line 3 ('images/1.png')",
+        "train.csv: 1 rows list an image again with the same label: each copy is a sample; "
+        "line 4 repeats line 2 ('./images/0.png')",
+    ]
+    assert len(ds) == 5 and ds.targets.tolist() == [0, 1, 0, 2, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CSVImageDataset(kaggle("ok.csv", "image,label\nimages/0.png,a\nimages/1.png,b\n"))
+
+
 def test_unreadable_images_are_skipped_with_one_warning(kaggle, tmp_path):
     (tmp_path / "images" / "2.png").write_bytes(b"garbage")
     path = kaggle("train.csv", "image,label\nimages/0.png,a\nimages/2.png,b\nimages/9.png,b\nimages/3.png,c\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +41,23 @@ def _real_file(path: str, real_folders: dict[str, str]) -> tuple[str, bool]:
     return real, stat.S_ISREG(mode)
 
 
+def _warn_of_repeats(name: str, rows: list[tuple[int, str, str]], paths: list[str]) -> None:
+    """Warn, naming lines, of images (files, however written) listed more than once: kept as listed
+    (oversampling may be meant), but a repeat with another label is worth a look (one UserWarning a kind)."""
+    first: dict[str, tuple[int, str]] = {}
+    same, other = [], []
+    for (line, value, label), path in zip(rows, paths):
+        seen_line, seen_label = first.setdefault(path, (line, label))
+        if seen_line != line:
+            (same if label == seen_label else other).append(f"line {line} repeats line {seen_line} ({value!r})")
+    for repeats, what in ((same, "with the same label: each copy is a sample"),
+                          (other, "with ANOTHER label: both samples are kept")):
+        if repeats:
+            more = f" and {len(repeats) - 3} more" if len(repeats) > 3 else ""
+            warnings.warn(f"{name}: {len(repeats)} rows list an image again {what}; {'; '.join(repeats[:3])}{more}",
+                          UserWarning, stacklevel=3)
+
+
 class CSVImageDataset(ImageFileDataset):
     """Images named by a CSV column, labelled by another column's class names.
 
@@ -66,6 +84,8 @@ class CSVImageDataset(ImageFileDataset):
             that is not UTF-8 or not CSV (a field longer than ``csv.field_size_limit()``).
         FileNotFoundError: a listed image does not exist (``on_error='raise'``; with
             ``'skip'`` it is skipped like an undecodable one).
+
+    Warns (UserWarning, naming lines) when an image is listed twice: both rows are kept.
     """
 
     def __init__(self, csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None,
@@ -118,6 +138,7 @@ class CSVImageDataset(ImageFileDataset):
             if on_error == "raise" and not is_file:
                 raise FileNotFoundError(f"{name}, line {line}: image file '{path}' not found")
             paths.append(path)
+        _warn_of_repeats(name, rows, paths)
 
         labels = None
         if label_col is not None:
