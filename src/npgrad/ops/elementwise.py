@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from npgrad.function import Function
-from npgrad.tensor import Tensor, _operand
+from npgrad.tensor import Tensor, _operand, _values
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -342,7 +342,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of ``a`` where ``condition`` is true, else of ``b``, with broadcasting."""
-    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    condition = np.asarray(_values(condition), dtype=bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
     return Where.apply(condition, _operand(a, like), _operand(b, like))
 
@@ -374,7 +374,7 @@ def trunc(x: Tensor) -> Tensor:
 
 def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` (a bool tensor broadcast to x's shape) is true; no gradient there."""
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    mask = np.asarray(_values(mask))
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask.dtype}")
     return where(np.broadcast_to(mask, x.shape), value, x)
@@ -382,11 +382,11 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
 
 def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere, with broadcasting (``torch.allclose``)."""
-    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    a, b = (np.asarray(_values(t)) for t in (input, other))
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input: Any, other: Any) -> bool:
     """Whether the two have the same shape and the same elements (``torch.equal``; no broadcasting)."""
-    a, b = (np.asarray(t.data if isinstance(t, Tensor) else t) for t in (input, other))
+    a, b = (np.asarray(_values(t)) for t in (input, other))
     return a.shape == b.shape and bool(np.array_equal(a, b))

@@ -18,7 +18,7 @@ import numpy as np
 
 from npgrad.function import Function
 from npgrad.ops.activation import _log_softmax, _sigmoid
-from npgrad.tensor import Tensor
+from npgrad.tensor import Tensor, _values
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -269,7 +269,7 @@ def _check_input(op: str, input: Tensor) -> None:
 
 
 def _array(value: Any) -> np.ndarray:
-    return np.asarray(value.data if isinstance(value, Tensor) else value)
+    return np.asarray(_values(value))
 
 
 def _weight_array(op: str, name: str, weight: Any, input: Tensor, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
@@ -546,7 +546,7 @@ def huber_loss(input: Tensor, target: Tensor | np.ndarray, *, reduction: str = "
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot rows: out[..., c] = 1 where tensor == c; ``num_classes=-1`` means max label + 1 (PyTorch's)."""
-    labels = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    labels = _array(tensor)
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"one_hot: expects an integer tensor of class labels, got dtype {labels.dtype}")
     if num_classes == -1:

@@ -31,7 +31,7 @@ import numpy as np
 
 from npgrad.function import Function
 from npgrad.ops.elementwise import unbroadcast
-from npgrad.tensor import Tensor
+from npgrad.tensor import Tensor, _values
 
 
 def _sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) -> np.ndarray:
@@ -189,7 +189,7 @@ def _running_stat(name: str, stat: Any, channels: int, input_shape: tuple[int, .
     """The array behind a running statistic (updated in place), checked to be floating with shape (C,)."""
     if stat is None:
         return None
-    array = stat.data if isinstance(stat, Tensor) else stat
+    array = _values(stat)
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"batch_norm: {name} must be a floating Tensor or ndarray (it is updated in place), got {stat!r}")
     if array.shape != (channels,):

@@ -27,7 +27,7 @@ import numpy as np
 from npgrad._utils import pair
 from npgrad.function import Function
 from npgrad.ops.conv import _output_size, _pad, _window_view
-from npgrad.tensor import Tensor
+from npgrad.tensor import Tensor, _values
 
 
 def _padded_windows(x: np.ndarray, kernel_size, stride, dilation, pads, out_size, value: float) -> np.ndarray:
@@ -458,7 +458,7 @@ def max_unpool2d(
     op = "max_unpool2d"
     if x.ndim != 4:
         raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    index_array = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    index_array = np.asarray(_values(indices))
     if index_array.shape != tuple(x.shape) or not np.issubdtype(index_array.dtype, np.integer):
         raise ValueError(f"{op}: indices must be integers of the input's shape {tuple(x.shape)}, "
                          f"got {index_array.dtype} {index_array.shape}")

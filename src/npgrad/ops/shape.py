@@ -10,7 +10,7 @@ import numpy as np
 from npgrad._utils import _UNSET, normalize_dims, resolve_dim
 from npgrad.function import Function
 from npgrad.ops.elementwise import unbroadcast
-from npgrad.tensor import Tensor, _shape_arg
+from npgrad.tensor import Tensor, _shape_arg, _values
 
 
 class Reshape(Function):
@@ -218,8 +218,8 @@ def expand(x: Tensor, *sizes: Any) -> Tensor:
 def index_arrays(index: Any) -> Any:
     """``index`` with the Tensors in it replaced by their arrays (for NumPy's indexing)."""
     if isinstance(index, tuple):
-        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
-    return index.data if isinstance(index, Tensor) else index
+        return tuple(_values(p) for p in index)
+    return _values(index)
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
@@ -251,7 +251,7 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     ``index`` is an integer Tensor or array with as many dimensions as ``x``, no larger than
     ``x`` in the other dimensions; out has ``index``'s shape.
     """
-    index = np.asarray(index.data if isinstance(index, Tensor) else index)
+    index = np.asarray(_values(index))
     (axis,) = normalize_dims("gather", dim, x.ndim)
     if not np.issubdtype(index.dtype, np.integer):
         raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
