@@ -1,4 +1,5 @@
 import datetime
+import re
 import subprocess
 import sys
 import time
@@ -182,6 +183,29 @@ def test_a_stuck_rank_times_the_collective_out(mpirun, collective, expected):
         print("passed the collective")
     """, check=False, timeout=60)
     assert done.returncode != 0 and "passed the collective" not in done.stdout
-    assert f"rank 0 of 2: {expected} timed out after 1.5 s (timeout 0:00:01.500000" in done.stderr, done.stderr
+    # the watchdog looks every timeout / 10: it notices within 1.5-1.7 s
+    assert re.search(rf"rank 0 of 2: {re.escape(expected)} timed out after 1\.[5-7] s \(timeout 0:00:01\.500000",
+                     done.stderr), done.stderr
     assert "aborting the job" in done.stderr
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.mpi
+def test_the_timeout_ends_the_job_below_mpi_thread_multiple(mpirun):
+    """At MPI_THREAD_SERIALIZED the watchdog may not call MPI_Abort: it ends its own process, mpiexec the rest."""
+    start = time.monotonic()
+    done = mpirun("""
+        import datetime, time
+        import mpi4py
+        mpi4py.rc.thread_level = "serialized"
+        import numpy as np
+        import npgrad.distributed as dist
+        dist.init_process_group(timeout=datetime.timedelta(seconds=1.5))
+        if dist.get_rank() == 1:
+            time.sleep(120)
+        dist.all_reduce(np.zeros(3))
+        print("passed the collective")
+    """, check=False, timeout=60)
+    assert done.returncode != 0 and "passed the collective" not in done.stdout
+    assert "rank 0 of 2: all_reduce(op='sum') timed out" in done.stderr, done.stderr
     assert time.monotonic() - start < 30

@@ -22,11 +22,12 @@ the timeout: every collective waits at most ``timeout`` (PyTorch's default, 30 m
 ``NPGRAD_DIST_TIMEOUT`` environment variable, in seconds, sets it for a launch, e.g.
 ``NPGRAD_DIST_TIMEOUT=120 mpiexec -n 4 npgrad train ...``) for the other ranks, then prints which
 rank timed out in which collective and aborts the job (``MPI_Abort``). The collectives are MPI's
-non-blocking ones (``Iallreduce``, ``Ibcast``, ``Iallgather``, ``Ibarrier``), completed by a loop
-that polls ``Test`` and yields the core between polls (``sched_yield``, as MPICH's blocking waits do)
-for the first 10 ms, then sleeps between polls, at most 1 ms, so a rank waiting long for the
-others leaves its core free. On a loaded 2-core machine this loop ran a 2-rank LeNet-BN step no
-slower than the blocking calls (0.73-1.09x their step time, alternating in one process pair).
+own blocking calls (``Allreduce``, ``Bcast``, ``Allgather``, ``Barrier``; ``Iallreduce`` + ``Wait``
+for ``async_op``), so MPI makes progress at full speed while a rank waits; the timeout is kept by
+a watchdog thread that wakes every ``timeout / 10`` (at most every second) and aborts the job when
+the collective in progress started longer than ``timeout`` ago. It needs MPI's
+``MPI_THREAD_MULTIPLE`` (mpi4py's default) to call ``MPI_Abort`` while the main thread is inside
+MPI; at a lower thread level it ends its own process instead (``mpiexec`` then ends the others).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import datetime
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -54,8 +56,8 @@ _MPI: Any = None
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)  # PyTorch's default_pg_timeout
 TIMEOUT_VARIABLE = "NPGRAD_DIST_TIMEOUT"
 _timeout_s = DEFAULT_TIMEOUT.total_seconds()
-_SPIN_S = 1e-2  # poll without sleeping this long: the ranks of a training step are rarely further apart
-_MAX_PAUSE_S = 1e-3  # the longest sleep between polls: what a longer wait can overrun its completion by
+_WATCH_PERIOD_MAX_S = 1.0  # the watchdog's longest sleep: what a timeout can be overrun by
+_in_progress: tuple[str, float] | None = None  # (collective, time.monotonic() at its start) while one runs
 _FORWARD_S = 0.5  # MPI_Abort can kill mpiexec before it has forwarded the last lines the ranks wrote
 
 
@@ -120,6 +122,8 @@ def init_process_group(backend: str = "mpi", timeout: datetime.timedelta | None 
             abort(1)
 
         sys.excepthook = abort_job
+        multiple = _MPI.Query_thread() == _MPI.THREAD_MULTIPLE
+        threading.Thread(target=_watch, args=(_timeout_s, multiple), name="npgrad-dist-watchdog", daemon=True).start()
 
 
 # What mpiexec tells its processes, read without loading MPI: MPICH / Intel MPI (PMI), Open MPI.
@@ -188,32 +192,43 @@ def barrier() -> None:
     """Wait until every rank has reached this call."""
     comm = _world()
     if comm.Get_size() > 1:
-        _wait(comm.Ibarrier(), "barrier")
+        _call("barrier", comm.Barrier)
 
 
-def _wait(request: Any, collective: str) -> None:
-    """Complete ``request`` (MPI makes progress only inside MPI calls: poll it); abort the job after the timeout."""
-    if request.Test():
-        return
-    start = time.monotonic()
-    pause = 0.0
-    while not request.Test():
+def _call(collective: str, blocking: Any, *args: Any, **kwargs: Any) -> Any:
+    """``blocking(*args, **kwargs)``, an MPI call that waits for the other ranks, under the watchdog's timeout."""
+    global _in_progress
+    _in_progress = (collective, time.monotonic())
+    try:
+        return blocking(*args, **kwargs)
+    finally:
+        _in_progress = None
+
+
+def _watch(timeout: float, can_abort: bool) -> None:
+    """The watchdog thread's loop: end the job once a collective has been in progress longer than ``timeout``."""
+    period = min(_WATCH_PERIOD_MAX_S, timeout / 10)
+    while True:
+        time.sleep(period)
+        current = _in_progress  # one read: the main thread may replace it meanwhile
+        if current is None or _comm is None:
+            continue
+        collective, start = current
         waited = time.monotonic() - start
-        if waited > _timeout_s:
-            _time_out(collective, waited)
-        if waited < _SPIN_S:
-            os.sched_yield()  # lets the rank we wait for run first where the cores are oversubscribed
-        else:
-            time.sleep(pause)
-            pause = min(_MAX_PAUSE_S, 2 * pause or 1e-5)
+        if waited > timeout:
+            _time_out(collective, waited, can_abort)
 
 
-def _time_out(collective: str, waited: float) -> None:
+def _time_out(collective: str, waited: float, can_abort: bool) -> None:
     sys.stderr.write(
         f"npgrad.distributed: rank {_comm.Get_rank()} of {_comm.Get_size()}: {collective} timed out after "
         f"{waited:.1f} s (timeout {datetime.timedelta(seconds=_timeout_s)}, set by init_process_group(timeout=...) "
         f"or {TIMEOUT_VARIABLE}=seconds): another rank never reached it (stuck, or far slower); aborting the job\n")
-    abort(1)
+    if can_abort:
+        abort(1)
+    sys.stderr.flush()  # MPI_Abort from this thread is not allowed below MPI_THREAD_MULTIPLE: mpiexec ends the others
+    time.sleep(_FORWARD_S)
+    os._exit(1)
 
 
 def _array(x: Any, name: str) -> np.ndarray:
@@ -238,7 +253,7 @@ class Work:
     def wait(self) -> None:
         """Block until done (aborting the job after the group's timeout, as every collective does)."""
         if self._request is not None:
-            _wait(self._request, self._collective)
+            _call(self._collective, self._request.Wait)
             self._request = None
             if self._finish is not None:
                 self._finish()
@@ -271,10 +286,11 @@ def all_reduce(x: Any, op: str = "sum", async_op: bool = False) -> Work | None:
     if world == 1:
         finish()
         return Work(None) if async_op else None
-    work = Work(comm.Iallreduce(_MPI.IN_PLACE, buffer, op=mpi_op), f"all_reduce(op={op!r})", finish)
+    collective = f"all_reduce(op={op!r})"
     if async_op:
-        return work
-    work.wait()
+        return Work(comm.Iallreduce(_MPI.IN_PLACE, buffer, op=mpi_op), collective, finish)
+    _call(collective, comm.Allreduce, _MPI.IN_PLACE, buffer, op=mpi_op)
+    finish()
     return None
 
 
@@ -290,7 +306,7 @@ def broadcast(x: Any, src: int = 0) -> None:
     if comm.Get_size() == 1:
         return
     buffer = array if array.flags.c_contiguous else np.ascontiguousarray(array)
-    _wait(comm.Ibcast(buffer, root=src), f"broadcast(src={src})")
+    _call(f"broadcast(src={src})", comm.Bcast, buffer, root=src)
     if buffer is not array:
         array[...] = buffer
 
@@ -311,12 +327,12 @@ def all_gather(tensor_list: list[Any] | None, x: Any) -> list[np.ndarray]:
         raise ValueError(f"all_gather: an array of {array.ndim} dimensions and dtype {array.dtype} is not supported")
     descriptions = np.zeros((comm.Get_size(), _DESCRIPTION_BYTES), np.uint8)
     descriptions[comm.Get_rank(), :len(description)] = np.frombuffer(description, np.uint8)
-    _wait(comm.Iallgather(_MPI.IN_PLACE, descriptions), "all_gather")
+    _call("all_gather", comm.Allgather, _MPI.IN_PLACE, descriptions)
     if (descriptions != descriptions[0]).any():
         got = [bytes(d).rstrip(b"\0").decode() for d in descriptions]
         raise ValueError(f"all_gather: every rank must pass the same shape and dtype, got {got}")
     gathered = np.empty((comm.Get_size(), *array.shape), dtype=array.dtype)
-    _wait(comm.Iallgather(array, gathered), "all_gather")
+    _call("all_gather", comm.Allgather, array, gathered)
     if tensor_list is None:
         return list(gathered)
     if len(tensor_list) != len(gathered):
