@@ -1,10 +1,12 @@
 """Data-parallel training throughput on MPI: 1 and 2 ranks (1 BLAS thread each) against 1 process with 2 threads.
 
-    python benchmarks/bench_distributed.py [--models lenet_bn resnet18] [--batch 64] [--steps 10] [--json PATH]
+    python benchmarks/bench_distributed.py [--models lenet_bn resnet18] [--batch 64] [--steps 10] [--rounds 3] [--json PATH]
 
 For each model, a training step (zero_grad, forward, cross-entropy, backward, SGD momentum step)
 on a fixed random 28x28 batch of ``--batch`` images *in total*, timed as the median of ``--steps`` steps
-(after 2 warm-up steps; a fixed count, since the ranks must run the same number of collectives):
+(after 2 warm-up steps; a fixed count, since the ranks must run the same number of collectives), and
+each configuration ``--rounds`` times, all configurations in turn (the table gives the median and the
+range; a speed-up is taken against the same round's ``1 x 1``):
 
 * ``1 x 1``: one process, one BLAS thread, the whole batch;
 * ``1 x 2``: one process, two BLAS threads, the whole batch (what the machine gives one process);
@@ -22,6 +24,17 @@ on a fixed random 28x28 batch of ``--batch`` images *in total*, timed as the med
 ``allreduce ms`` is a blocking allreduce of all the gradients (one flat float32 buffer, the
 bytes DDP moves per step) timed alone, on the 2 ranks: the communication a step pays without
 overlap. Speed-up is images/s against ``1 x 1``. Each configuration runs in its own process(es).
+
+The cost model for many nodes, printed after the table, takes the ``1 x 1`` run as one node's
+compute (``--batch`` images per node on one core) and, from the same steps, the bucket timeline:
+for each of DistributedDataParallel's buckets (its 25 MiB rule, in reduction order), how long the
+step still runs after the bucket's last gradient is complete (median over the steps; this
+includes the optimizer step, which DDP cannot overlap either). A ring allreduce of s bytes over N
+nodes takes ``2(N-1)/N * s / bandwidth + 2(N-1) * LATENCY_S``; one link reduces the buckets one
+after another, each starting when it is complete and the previous one has finished. The exposed
+communication is what is still running when the compute ends; efficiency is
+``compute / (compute + exposed)``, without overlap ``compute / (compute + all allreduces)``.
+Larger per-node batches scale the compute and the timeline linearly (measured at ``--batch`` only).
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import common  # first: pins the BLAS thread count before NumPy loads
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +58,11 @@ MODELS = {"lenet_bn": {}, "resnet18": {"stem": "imagenet"}}  # resnet18: bench_m
 CONFIGS = [("1 x 1", 1, 1, "overlap"), ("1 x 2", 1, 2, "overlap"), ("2 x 1 overlap", 2, 1, "overlap"),
            ("2 x 1 after", 2, 1, "after"), ("2 x 1 local BN", 2, 1, "local-bn"), ("2 x 1 no comm", 2, 1, "no-comm")]
 MODES = sorted({mode for *_, mode in CONFIGS})
+# The cost model (module docstring): nodes, link speeds, per-message latency, the per-node batches it is printed for.
+MODEL_NODES = (4, 16, 64)
+MODEL_LINKS_GBIT = (10, 100)
+LATENCY_S = 50e-6
+MODEL_BATCH_FACTORS = (1, 2, 4)
 
 
 def _wait_for_files(paths: list[Path]) -> None:
@@ -100,9 +119,12 @@ def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str
             step()
         return {"model": model_name, "world": world, "threads": common.THREADS, "mode": mode, "batch": batch,
                 "step_ms": 1e3 * step_s, "img_per_s": batch / world / step_s, "grad_mb": 4 * grad_numel / 2**20}
-    step_s = common.time_calls(step, window=0, min_calls=steps).median
+    timeline = _BucketTimeline(model) if world == 1 else None
+    step_s = common.time_calls(timeline.timed(step) if timeline else step, window=0, min_calls=steps).median
     row = {"model": model_name, "world": world, "threads": common.THREADS, "mode": mode, "batch": batch,
            "step_ms": 1e3 * step_s, "img_per_s": batch / step_s, "grad_mb": 4 * grad_numel / 2**20}
+    if timeline is not None:
+        row.update(timeline.summary(warmup=2))
     if world > 1:
         import npgrad.distributed as dist
 
@@ -110,6 +132,93 @@ def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str
         row["allreduce_ms"] = common.time_calls(lambda: dist.all_reduce(flat, op="mean"), window=0, min_calls=20).median_ms
         row["buckets"] = len(model.bucket_sizes)
     return row if rank == 0 else {}
+
+
+class _BucketTimeline:
+    """Per step: when each of DistributedDataParallel's buckets would be complete, before the step ends."""
+
+    def __init__(self, model: Any):
+        from npgrad.nn.parallel import _buckets
+
+        params = [p for p in model.parameters() if p.requires_grad][::-1]  # DDP's order
+        buckets = _buckets(params, 25 * 2**20)
+        self.bucket_of = {id(p): k for k, bucket in enumerate(buckets) for p in bucket.params}
+        self.bucket_bytes = [bucket.flat.nbytes for bucket in buckets]
+        self.steps: list[dict[str, Any]] = []
+        for p in params:
+            p.register_post_accumulate_grad_hook(self._ready)
+
+    def _ready(self, p: Any) -> None:
+        self.steps[-1]["ready"][self.bucket_of[id(p)]] = time.perf_counter()  # the bucket's last gradient wins
+
+    def timed(self, step: Any) -> Any:
+        def record() -> None:
+            self.steps.append({"ready": [0.0] * len(self.bucket_bytes)})
+            step()
+            self.steps[-1]["end"] = time.perf_counter()
+        return record
+
+    def summary(self, warmup: int) -> dict[str, Any]:
+        """Medians over the timed steps: each bucket's lead (ms the step still runs after it is complete), its bytes."""
+        import numpy as np
+
+        leads = np.array([[s["end"] - r for r in s["ready"]] for s in self.steps[warmup:]])  # (steps, buckets)
+        return {"bucket_lead_ms": [float(v) for v in 1e3 * np.median(leads, axis=0)], "bucket_bytes": self.bucket_bytes}
+
+
+def ring_allreduce_s(nbytes: float, nodes: int, gbit_per_s: float) -> float:
+    """Seconds for a ring allreduce of ``nbytes`` over ``nodes`` nodes: 2(N-1) steps of 1/N of the data each."""
+    return 2 * (nodes - 1) / nodes * nbytes * 8 / (gbit_per_s * 1e9) + 2 * (nodes - 1) * LATENCY_S
+
+
+def exposed_s(compute_s: float, leads_s: list[float], bucket_bytes: list[int], nodes: int, gbit_per_s: float,
+              overlap: bool = True) -> float:
+    """Communication still running when the step's compute ends; the buckets reduced in order on one link."""
+    link_free = 0.0  # time from the step's start at which the link has finished the previous bucket
+    for lead, nbytes in zip(leads_s, bucket_bytes):
+        ready = compute_s - lead if overlap else compute_s
+        link_free = max(link_free, ready) + ring_allreduce_s(nbytes, nodes, gbit_per_s)
+    return max(0.0, link_free - compute_s)
+
+
+def _efficiency(row: dict[str, Any], factor: float, nodes: int, gbit: float, overlap: bool) -> float:
+    """Predicted compute / (compute + exposed) at ``factor`` times the measured per-node batch."""
+    compute = factor * row["step_ms"] / 1e3
+    leads = [factor * lead / 1e3 for lead in row["bucket_lead_ms"]]
+    return compute / (compute + exposed_s(compute, leads, row["bucket_bytes"], nodes, gbit, overlap))
+
+
+def _batch_for(row: dict[str, Any], efficiency: float, nodes: int, gbit: float, overlap: bool) -> int:
+    """The smallest per-node batch (images) predicted to reach ``efficiency``: bisection on the batch scale."""
+    low, high = 1 / row["batch"], 1.0
+    while _efficiency(row, high, nodes, gbit, overlap) < efficiency:
+        low, high = high, 2 * high
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (low, middle) if _efficiency(row, middle, nodes, gbit, overlap) >= efficiency else (middle, high)
+    return max(1, round(high * row["batch"]))
+
+
+def cost_model_tables(row: dict[str, Any]) -> str:
+    """The predictions for MODEL_NODES x MODEL_LINKS_GBIT from one 1 x 1 row with its bucket timeline."""
+    table = []
+    for factor in MODEL_BATCH_FACTORS:
+        for nodes in MODEL_NODES:
+            cells = [factor * row["batch"], nodes]
+            for gbit in MODEL_LINKS_GBIT:
+                allreduce = sum(ring_allreduce_s(nbytes, nodes, gbit) for nbytes in row["bucket_bytes"])
+                cells += [common.fmt(1e3 * allreduce, 1)] + [
+                    f"{100 * _efficiency(row, factor, nodes, gbit, overlap):.1f}%" for overlap in (False, True)]
+            table.append(cells)
+    headers = ["img/node", "nodes"] + [f"{label} {gbit} Gbit/s" for gbit in MODEL_LINKS_GBIT
+                                        for label in ("allreduce ms", "no overlap", "overlap")]
+    thresholds = [[nodes, gbit] + [_batch_for(row, target, nodes, gbit, overlap)
+                                   for target in (0.9, 0.5) for overlap in (False, True)]
+                  for gbit in MODEL_LINKS_GBIT for nodes in MODEL_NODES]
+    return (common.markdown_table(headers, table, text_columns=0) + "\n\nPer-node batch (images) for 90% efficiency, "
+            "and below which communication dominates (efficiency < 50%):\n\n" + common.markdown_table(
+                ["nodes", "Gbit/s", "90%, no overlap", "90%, overlap", "50%, no overlap", "50%, overlap"],
+                thresholds, text_columns=0))
 
 
 def run_config(model_name: str, world: int, threads: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -146,6 +255,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration (default 10)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--batch", type=int, default=64, help="global batch (split over the ranks)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every configuration, alternating (default 3)")
     parser.add_argument("--worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=MODES, default="overlap", help=argparse.SUPPRESS)
     parser.add_argument("--side-by-side", help=argparse.SUPPRESS)
@@ -157,20 +267,36 @@ def main() -> None:
         return
 
     print(common.format_machine(common.machine_info()))
-    print(f"global batch {args.batch}, 28x28, float32, SGD momentum; median of {args.steps} steps\n")
-    rows, table = [], []
+    print(f"global batch {args.batch}, 28x28, float32, SGD momentum; median of {args.steps} steps per run; "
+          f"{args.rounds} rounds of all configurations in turn\n")
+    rows, table, cost_models = [], [], []
     for name in args.models:
-        base = None
-        for label, world, threads, mode in CONFIGS:
-            row = run_config(name, world, threads, mode, args)
-            row["config"] = label
-            rows.append(row)
-            base = base or row["img_per_s"]
-            table.append([name, label, common.fmt(row["step_ms"], 1), common.fmt(row["img_per_s"], 0),
-                          common.fmt(row["img_per_s"] / base), common.fmt(row.get("allreduce_ms"), 1),
-                          row.get("buckets", ""), common.fmt(row["grad_mb"], 1)])
-    print(common.markdown_table(["model", "ranks x threads", "step ms", "img/s", "speed-up", "allreduce ms", "buckets",
-                                 "grad MB"], table, text_columns=2))
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in CONFIGS}
+        for round_ in range(args.rounds):
+            for label, world, threads, mode in CONFIGS:
+                row = run_config(name, world, threads, mode, args)
+                rows.append({**row, "config": label, "round": round_})
+                runs[label].append(row)
+        base = [run["img_per_s"] for run in runs["1 x 1"]]
+        for label, samples in runs.items():
+            step_ms = [run["step_ms"] for run in samples]
+            speedups = [run["img_per_s"] / one for run, one in zip(samples, base)]  # each against its round's 1 x 1
+            allreduce = [run["allreduce_ms"] for run in samples if "allreduce_ms" in run]
+            table.append([name, label, f"{statistics.median(step_ms):.1f} ({min(step_ms):.1f}-{max(step_ms):.1f})",
+                          common.fmt(args.batch / statistics.median(step_ms) * 1e3, 0),
+                          f"{statistics.median(speedups):.2f} ({min(speedups):.2f}-{max(speedups):.2f})",
+                          common.fmt(statistics.median(allreduce), 1) if allreduce else "",
+                          samples[0].get("buckets", ""), common.fmt(samples[0]["grad_mb"], 1)])
+        one = min(runs["1 x 1"], key=lambda run: abs(run["step_ms"] - statistics.median(r["step_ms"] for r in runs["1 x 1"])))
+        buckets = ", ".join(f"{nbytes / 2**20:.1f} MiB {lead:.0f} ms" for nbytes, lead in
+                            zip(one["bucket_bytes"], one["bucket_lead_ms"]))
+        cost_models.append(f"\n{name}: cost model for many nodes. One node = the median 1 x 1 run: {one['step_ms']:.1f} ms "
+                           f"for {one['batch']} images on one core; each gradient bucket, and the ms its step still ran "
+                           f"after the bucket was complete: {buckets}. {LATENCY_S * 1e6:.0f} us per message; efficiency "
+                           f"= compute / (compute + exposed allreduce)\n\n{cost_model_tables(one)}")
+    print(common.markdown_table(["model", "ranks x threads", "step ms, median (min-max)", "img/s", "speed-up (min-max)",
+                                 "allreduce ms", "buckets", "grad MB"], table, text_columns=2))
+    print("\n".join(cost_models))
     if args.json:
         common.write_json(args.json, common.machine_info(), vars(args), rows)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import npgrad
 from npgrad.data.datasets.bundled import BUNDLED_DIR
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -169,7 +170,8 @@ def test_profile_ops_tables_and_json(tmp_path):
 
 @pytest.mark.mpi
 def test_bench_distributed_table_and_json(tmp_path, mpirun):
-    out = run("bench_distributed.py", "--models", "lenet_bn", "--steps", "1", "--batch", "8", "--json", str(tmp_path / "d.json"))
+    out = run("bench_distributed.py", "--models", "lenet_bn", "--steps", "3", "--batch", "8", "--rounds", "1",
+              "--json", str(tmp_path / "d.json"))
     report = read_report(tmp_path / "d.json")
     rows = report["rows"]
     assert [r["config"] for r in rows] == ["1 x 1", "1 x 2", "2 x 1 overlap", "2 x 1 after", "2 x 1 local BN", "2 x 1 no comm"]
@@ -181,3 +183,18 @@ def test_bench_distributed_table_and_json(tmp_path, mpirun):
     assert "allreduce_ms" not in ceiling and len(ceiling["step_ms_each"]) == 2
     assert ceiling["step_ms"] == max(ceiling["step_ms_each"])
     assert ceiling["img_per_s"] == pytest.approx(sum(4e3 / ms for ms in ceiling["step_ms_each"]))
+    # the cost model: the 1 x 1 run's bucket timeline (DDP's one bucket for lenet_bn), then the predictions
+    one = rows[0]
+    assert len(one["bucket_bytes"]) == len(one["bucket_lead_ms"]) == 1
+    assert one["bucket_bytes"][0] == 4 * sum(p.numel() for p in npgrad.models.create("lenet_bn").parameters())
+    assert 0 < one["bucket_lead_ms"][0] < one["step_ms"]
+    assert "lenet_bn: cost model for many nodes" in out
+    ring_ms = [1e3 * (2 * 3 / 4 * one["bucket_bytes"][0] * 8 / (gbit * 1e9) + 2 * 3 * 50e-6) for gbit in (10, 100)]
+    table = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    cells = next(cells for cells in table if cells[:2] == ["8", "4"])  # 8 images per node, 4 nodes
+    assert [float(cells[2]), float(cells[5])] == pytest.approx(ring_ms, abs=0.05)
+    efficiencies = [float(cell.rstrip("%")) for cell in (cells[3], cells[4], cells[6], cells[7])]
+    step = one["step_ms"]
+    assert efficiencies[0] == pytest.approx(100 * step / (step + ring_ms[0]), abs=0.05)  # no overlap: all exposed
+    assert efficiencies[0] <= efficiencies[1] <= 100 and efficiencies[2] <= efficiencies[3] <= 100
+    assert "Per-node batch (images) for 90% efficiency" in out
