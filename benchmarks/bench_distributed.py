@@ -34,6 +34,9 @@ nodes takes ``2(N-1)/N * s / bandwidth + 2(N-1) * LATENCY_S``; one link reduces 
 after another, each starting when it is complete and the previous one has finished. The exposed
 communication is what is still running when the compute ends; efficiency is
 ``compute / (compute + exposed)``, without overlap ``compute / (compute + all allreduces)``.
+SyncBatchNorm adds two small collectives per batch-norm layer and step (an all_gather forward, an
+allreduce backward) that nothing overlaps; they are latency-bound, ``ceil(log2 N) * LATENCY_S``
+each (recursive doubling), and the ``+ SyncBN`` column adds them to the overlapped step.
 Larger per-node batches scale the compute and the timeline linearly (measured at ``--batch`` only).
 """
 
@@ -43,6 +46,7 @@ import common  # first: pins the BLAS thread count before NumPy loads
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -125,6 +129,7 @@ def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str
            "step_ms": 1e3 * step_s, "img_per_s": batch / step_s, "grad_mb": 4 * grad_numel / 2**20}
     if timeline is not None:
         row.update(timeline.summary(warmup=2))
+        row["batch_norm_layers"] = sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)) for m in model.modules())
     if world > 1:
         import npgrad.distributed as dist
 
@@ -181,11 +186,20 @@ def exposed_s(compute_s: float, leads_s: list[float], bucket_bytes: list[int], n
     return max(0.0, link_free - compute_s)
 
 
-def _efficiency(row: dict[str, Any], factor: float, nodes: int, gbit: float, overlap: bool) -> float:
+def sync_batch_norm_s(layers: int, nodes: int) -> float:
+    """SyncBatchNorm's collectives per step: two per layer, each ceil(log2 N) latency-bound rounds."""
+    return 2 * layers * math.ceil(math.log2(nodes)) * LATENCY_S
+
+
+def _efficiency(row: dict[str, Any], factor: float, nodes: int, gbit: float, overlap: bool,
+                sync_bn: bool = False) -> float:
     """Predicted compute / (compute + exposed) at ``factor`` times the measured per-node batch."""
     compute = factor * row["step_ms"] / 1e3
     leads = [factor * lead / 1e3 for lead in row["bucket_lead_ms"]]
-    return compute / (compute + exposed_s(compute, leads, row["bucket_bytes"], nodes, gbit, overlap))
+    exposed = exposed_s(compute, leads, row["bucket_bytes"], nodes, gbit, overlap)
+    if sync_bn:
+        exposed += sync_batch_norm_s(row["batch_norm_layers"], nodes)
+    return compute / (compute + exposed)
 
 
 def _batch_for(row: dict[str, Any], efficiency: float, nodes: int, gbit: float, overlap: bool) -> int:
@@ -208,10 +222,11 @@ def cost_model_tables(row: dict[str, Any]) -> str:
             for gbit in MODEL_LINKS_GBIT:
                 allreduce = sum(ring_allreduce_s(nbytes, nodes, gbit) for nbytes in row["bucket_bytes"])
                 cells += [common.fmt(1e3 * allreduce, 1)] + [
-                    f"{100 * _efficiency(row, factor, nodes, gbit, overlap):.1f}%" for overlap in (False, True)]
+                    f"{100 * _efficiency(row, factor, nodes, gbit, overlap, sync_bn):.1f}%"
+                    for overlap, sync_bn in ((False, False), (True, False), (True, True))]
             table.append(cells)
     headers = ["img/node", "nodes"] + [f"{label} {gbit} Gbit/s" for gbit in MODEL_LINKS_GBIT
-                                        for label in ("allreduce ms", "no overlap", "overlap")]
+                                        for label in ("allreduce ms", "no overlap", "overlap", "overlap + SyncBN")]
     thresholds = [[nodes, gbit] + [_batch_for(row, target, nodes, gbit, overlap)
                                    for target in (0.9, 0.5) for overlap in (False, True)]
                   for gbit in MODEL_LINKS_GBIT for nodes in MODEL_NODES]

@@ -192,9 +192,15 @@ def test_bench_distributed_table_and_json(tmp_path, mpirun):
     ring_ms = [1e3 * (2 * 3 / 4 * one["bucket_bytes"][0] * 8 / (gbit * 1e9) + 2 * 3 * 50e-6) for gbit in (10, 100)]
     table = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
     cells = next(cells for cells in table if cells[:2] == ["8", "4"])  # 8 images per node, 4 nodes
-    assert [float(cells[2]), float(cells[5])] == pytest.approx(ring_ms, abs=0.05)
-    efficiencies = [float(cell.rstrip("%")) for cell in (cells[3], cells[4], cells[6], cells[7])]
+    # per link: allreduce ms, then efficiency without overlap, with overlap, with overlap and SyncBatchNorm
+    assert [float(cells[2]), float(cells[6])] == pytest.approx(ring_ms, abs=0.05)
     step = one["step_ms"]
-    assert efficiencies[0] == pytest.approx(100 * step / (step + ring_ms[0]), abs=0.05)  # no overlap: all exposed
-    assert efficiencies[0] <= efficiencies[1] <= 100 and efficiencies[2] <= efficiencies[3] <= 100
+    for link in (0, 1):
+        none, overlap, sync_bn = (float(cell.rstrip("%")) for cell in cells[3 + 4 * link:6 + 4 * link])
+        assert none <= overlap <= 100 and sync_bn < overlap
+    assert float(cells[3].rstrip("%")) == pytest.approx(100 * step / (step + ring_ms[0]), abs=0.05)  # all exposed
+    assert one["batch_norm_layers"] == 4  # lenet_bn: two BatchNorm2d, two BatchNorm1d
+    sync_ms = 1e3 * 2 * 4 * 2 * 50e-6  # two collectives per layer, ceil(log2 4) = 2 latency-bound rounds each
+    overlap, sync_bn = (float(cells[i].rstrip("%")) for i in (4, 5))
+    assert 100 * step / sync_bn - 100 * step / overlap == pytest.approx(sync_ms, abs=0.002 * step + 0.01)  # cells: 0.1%
     assert "Per-node batch (images) for 90% efficiency" in out
