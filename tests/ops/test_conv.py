@@ -55,7 +55,9 @@ CASES = [
     ((1, 2, 6, 20), (3, 2, 3, 2), {"padding": (0, 1), "dilation": (1, 2)}),
     ((2, 2, 4, 3), (2, 2, 3, 3), {"padding": (3, 1), "stride": (1, 2)}),
     ((2, 2, 6, 5), (10, 2, 3, 2), {"padding": 1}),  # 2 rows per window
-    ((2, 4, 10, 10), (4, 4, 3, 3), {}),  # 2 KiB per result sample (float64): batch-last reads the GEMM output transposed
+    # 2 KiB per sample (float64): batch-last keeps the result (and below x and dout) with samples spaced apart
+    ((2, 4, 10, 10), (4, 4, 3, 3), {}),
+    ((2, 16, 4, 4), (16, 16, 1, 1), {}),
     ((2, 3, 1, 1), (4, 3, 3, 3), {"padding": 1}),  # only the centre tap reads the image: cropped to 1x1
     ((2, 2, 2, 2), (3, 2, 3, 3), {"stride": 2, "padding": 1}),  # 1x1 output: the top/left taps read padding only
     ((1, 2, 1, 5), (2, 2, 3, 3), {"padding": 1}),  # cropped along the height only
@@ -78,7 +80,7 @@ def test_conv2d_matches_naive_gradcheck_and_torch(x_shape, w_shape, kwargs, with
                  reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15] + CASES[-5:])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15] + CASES[-7:])
 def test_conv2d_backward_matches_naive(x_shape, w_shape, kwargs):
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     tensors = [npgrad.Tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -210,6 +212,23 @@ def test_both_column_layouts_match_naive(monkeypatch, x_shape, w_shape, kwargs, 
     out.backward(dout)
     for t, e in zip(tensors, naive.conv2d_backward(dout, x, w, b, **spec)):
         np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
+
+
+def test_samples_an_aliasing_stride_apart_are_spaced_out():
+    """ResNet's 128x4x4 stage (float32, 8 KiB per sample): copies for the batch-last transposes get 64-byte
+    gaps between samples; the result is compact again, and unaliased arrays are passed through."""
+    x = rng.standard_normal((5, 128, 4, 4)).astype(np.float32)
+    spaced = conv_module._spaced(x)
+    assert spaced.strides[0] == 128 * 16 * 4 + conv_module._SAMPLE_GAP_BYTES and np.array_equal(spaced, x)
+    view = x[:, :3]  # a view: still 8 KiB from sample to sample
+    assert conv_module._spaced(view).strides[0] == 3 * 16 * 4 + 64 and np.array_equal(conv_module._spaced(view), view)
+    one, small = x[:1], x[:, :, :3, :3].copy()  # one sample; 4.5 KiB per sample
+    assert conv_module._spaced(one) is one and conv_module._spaced(small) is small
+    w = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+    out = conv2d(x, w, padding=1)
+    assert out.data.flags.c_contiguous and out.shape == (5, 128, 4, 4)
+    np.testing.assert_allclose(out.data, naive.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None,
+                                                             padding=1), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("batch_last", [False, True])
