@@ -281,7 +281,8 @@ def main() -> None:
             print(json.dumps(row))
         return
 
-    print(common.format_machine(common.machine_info()))
+    machine = common.machine_info()
+    print(common.format_machine(machine))
     print(f"global batch {args.batch}, 28x28, float32, SGD momentum; median of {args.steps} steps per run; "
           f"{args.rounds} rounds of all configurations in turn\n")
     rows, table, cost_models = [], [], []
@@ -312,8 +313,7 @@ def main() -> None:
     print(common.markdown_table(["model", "ranks x threads", "step ms, median (min-max)", "img/s", "speed-up (min-max)",
                                  "allreduce ms", "buckets", "grad MB"], table, text_columns=2))
     print("\n".join(cost_models))
-    if args.json:
-        common.write_json(args.json, common.machine_info(), vars(args), rows)
+    common.finish_report(machine, args.json, vars(args), rows)
 
 
 if __name__ == "__main__":
