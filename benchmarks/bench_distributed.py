@@ -81,6 +81,7 @@ def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str
 
     import npgrad
     from npgrad import models, nn, optim
+    from npgrad.nn.normalization import _BatchNorm
 
     world, rank = 1, 0
     if side_by_side is not None:
@@ -129,7 +130,7 @@ def worker(model_name: str, batch: int, mode: str, steps: int, side_by_side: str
            "step_ms": 1e3 * step_s, "img_per_s": batch / step_s, "grad_mb": 4 * grad_numel / 2**20}
     if timeline is not None:
         row.update(timeline.summary(warmup=2))
-        row["batch_norm_layers"] = sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)) for m in model.modules())
+        row["batch_norm_layers"] = sum(isinstance(m, _BatchNorm) for m in model.modules())  # what SyncBatchNorm replaces
     if world > 1:
         import npgrad.distributed as dist
 

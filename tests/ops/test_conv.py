@@ -55,7 +55,7 @@ CASES = [
     ((1, 2, 6, 20), (3, 2, 3, 2), {"padding": (0, 1), "dilation": (1, 2)}),
     ((2, 2, 4, 3), (2, 2, 3, 3), {"padding": (3, 1), "stride": (1, 2)}),
     ((2, 2, 6, 5), (10, 2, 3, 2), {"padding": 1}),  # 2 rows per window
-    # 2 KiB per sample (float64): batch-last keeps the result (and below x and dout) with samples spaced apart
+    # 2 KiB per sample (float64), kept with samples spaced apart in batch-last: the result; then x, dout and result
     ((2, 4, 10, 10), (4, 4, 3, 3), {}),
     ((2, 16, 4, 4), (16, 16, 1, 1), {}),
     ((2, 3, 1, 1), (4, 3, 3, 3), {"padding": 1}),  # only the centre tap reads the image: cropped to 1x1

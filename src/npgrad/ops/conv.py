@@ -49,10 +49,10 @@ Alternatives measured and rejected (float32, OpenBLAS, 2 cores): a sample-major 
 (N*Ho*Wo, C*kh*kw) copies 2-4x slower (its inner runs are kw long); a per-sample
 batched GEMM (N, C*kh*kw, Ho*Wo) is 1.5-2x slower than one big GEMM; dx as a
 transposed convolution costs more than the GEMM + col2im adds; processing the batch
-in cache-sized chunks gave no consistent gain (re-measured on a Zen 4 with 2 threads, chunks of
-4 MiB of col and output, forward and backward: single convolutions 1.0-1.5x faster, but whole
-LeNet, LeNet-BN and three-layer-convnet steps 0.76-1.25x across three A/B runs). For LeNet's convolutions (1 thread, batch
-256): wide windows (s adjacent output *columns* per window) were slower than tall ones,
+in cache-sized chunks gave no consistent gain (re-measured on a Zen 4 with 2 threads, chunks
+of 4 MiB of col and output, forward and backward: single convolutions 1.0-1.5x faster, but whole
+LeNet, LeNet-BN and three-layer-convnet steps 0.76-1.25x across three A/B runs). For LeNet's
+convolutions (1 thread, batch 256): wide windows (s adjacent output *columns* per window) were slower than tall ones,
 since the result's columns then interleave across GEMM rows and the epilogue gathers
 single elements; col2im fused with the dx GEMM one kernel row at a time gained 6%.
 """
