@@ -69,6 +69,7 @@ from npgrad.ops.reduce import amax, amin, argmax, argmin, argsort, cumsum, max, 
 from npgrad.ops.shape import (
     cat, chunk, expand, flatten, gather, permute, reshape, split, squeeze, stack, transpose, unsqueeze,
 )
+from npgrad._parallel import get_num_threads, set_num_threads
 from npgrad.random import Generator, get_rng_state, manual_seed, set_rng_state
 from npgrad.function import Context, Function
 from npgrad.serialization import load, save
@@ -82,11 +83,11 @@ __all__ = [
     "ceil", "cfloat", "chunk", "clamp", "clip", "complex64", "Context", "cos", "cuda", "cumsum", "device", "dot",
     "double", "dtype", "empty", "empty_like", "enable_grad", "equal", "exp", "expand", "eye", "flatten", "float",
     "float16", "float32", "float64", "floor", "from_numpy", "full", "full_like", "Function", "gather", "Generator",
-    "get_default_dtype", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8", "is_grad_enabled",
+    "get_default_dtype", "get_num_threads", "get_rng_state", "half", "int", "int16", "int32", "int64", "int8", "is_grad_enabled",
     "is_tensor", "linspace", "load", "log", "log_softmax", "long", "manual_seed", "masked_fill", "matmul", "max",
     "maximum", "mean", "min", "minimum", "mm", "mv", "nn", "no_grad", "nonzero", "norm", "normal", "numel", "ones",
     "ones_like", "optim", "permute", "rand", "rand_like", "randint", "randn", "randn_like", "relu", "reshape",
-    "round", "save", "set_grad_enabled", "set_rng_state", "short", "sigmoid", "sign", "sin", "softmax", "sort",
+    "round", "save", "set_grad_enabled", "set_num_threads", "set_rng_state", "short", "sigmoid", "sign", "sin", "softmax", "sort",
     "split", "sqrt", "squeeze", "stack", "std", "sum", "summary", "tanh", "Tensor", "tensor", "topk", "transpose",
     "trunc", "uint8", "unique", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

@@ -99,23 +99,17 @@ def run_program(name: str, framework: str, shared: SharedStart, **inputs: Any) -
 
 @contextlib.contextmanager
 def _one_thread(framework: Any) -> Iterator[None]:
-    """Both frameworks on one thread: the test machine is shared, and there threads only add
-    contention (a NiN run took 52 s with OpenBLAS's threads, 4 s without them, on a loaded machine)."""
-    if framework.__name__ == "torch":
-        threads = framework.get_num_threads()
-        framework.set_num_threads(1)
-        try:
-            yield
-        finally:
-            framework.set_num_threads(threads)
-        return
+    """Both frameworks on one thread (npgrad's BLAS too): the test machine is shared, and there threads only
+    add contention (a NiN run took 52 s with OpenBLAS's threads, 4 s without them, on a loaded machine)."""
+    from threadpoolctl import threadpool_limits
+
+    threads = framework.get_num_threads()  # torch.get_num_threads and npgrad.get_num_threads alike
+    framework.set_num_threads(1)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # the bench extra is not installed: NumPy's BLAS keeps its threads
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        framework.set_num_threads(threads)
 
 
 def run_both(name: str, **inputs: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -58,7 +58,7 @@ X = _away_from_zero((3, 4, 5))
     ],
     ids=["relu", "leaky_relu", "leaky_relu_0.2", "sigmoid", "tanh"],
 )
-def test_elementwise_activations(op, reference, torch_op):
+def test_elementwise_activations(op, reference, torch_op, threads):
     check_op(op, X, reference=reference, torch_op=torch_op)
 
 
@@ -91,7 +91,7 @@ def test_softmax_argument_errors():
         softmax(npgrad.Tensor(np.float64(2.0)))
 
 
-def test_relu_gradient_at_zero_is_zero_and_leaky_relu_uses_the_slope():
+def test_relu_gradient_at_zero_is_zero_and_leaky_relu_uses_the_slope(threads):
     x = npgrad.Tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
     out = relu(x)
     out.backward(np.array([5.0, 7.0, 11.0]))
@@ -105,7 +105,7 @@ def test_relu_gradient_at_zero_is_zero_and_leaky_relu_uses_the_slope():
     np.testing.assert_array_equal(x.grad, [1.25, 2.0, 11.0])  # slope at 0, like PyTorch
 
 
-def test_relu_propagates_nan():
+def test_relu_propagates_nan(threads):
     assert np.isnan(relu(npgrad.Tensor(np.array([np.nan]))).data[0])
 
 
@@ -202,7 +202,7 @@ def test_dropout_rejects_p_outside_0_1(p):
 
 # ------------------------------------------------- fast-kernel edge cases
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_nan_infinities_and_deep_tail(dtype):
+def test_sigmoid_nan_infinities_and_deep_tail(dtype, threads):
     x = np.array([np.nan, -np.inf, np.inf, -80.0, 80.0, -1e30], dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e^-x overflowing to inf is intended, and silenced
@@ -212,7 +212,7 @@ def test_sigmoid_nan_infinities_and_deep_tail(dtype):
     np.testing.assert_allclose(out[3], np.exp(-80.0), rtol=1e-5)  # relative accuracy deep in the tail
 
 
-def test_sigmoid_backward_does_not_touch_dout_or_the_output():
+def test_sigmoid_backward_does_not_touch_dout_or_the_output(threads):
     x = npgrad.Tensor(X, requires_grad=True)
     out = sigmoid(x)
     kept = out.data.copy()
@@ -224,14 +224,14 @@ def test_sigmoid_backward_does_not_touch_dout_or_the_output():
 
 
 @pytest.mark.parametrize("op", [relu, sigmoid, tanh])
-def test_inference_forward_equals_training_forward(op):
+def test_inference_forward_equals_training_forward(op, threads):
     x = X.astype(np.float32)
     with npgrad.no_grad():
         inference = op(npgrad.Tensor(x, requires_grad=True)).data
     np.testing.assert_array_equal(inference, op(npgrad.Tensor(x, requires_grad=True)).data)
 
 
-def test_relu_backward_with_read_only_broadcast_dout():
+def test_relu_backward_with_read_only_broadcast_dout(threads):
     x = npgrad.Tensor(np.array([[-1.0, 2.0], [3.0, -4.0]], dtype=np.float32), requires_grad=True)
     relu(x).backward(np.broadcast_to(np.float32(3.0), (2, 2)))
     assert x.grad.dtype == np.float32

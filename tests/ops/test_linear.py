@@ -10,16 +10,17 @@ rng = np.random.default_rng(0)
 
 @pytest.mark.parametrize(
     "a_shape, b_shape",
-    [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2))],
+    [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
+     ((3, 2, 4), (3, 4, 5))],
 )
-def test_matmul_shapes_and_broadcasting(a_shape, b_shape):
+def test_matmul_shapes_and_broadcasting(a_shape, b_shape, threads):
     a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
     check_op(lambda x, y: x @ y, a, b, reference=np.matmul, torch_op=lambda x, y: x @ y)
 
 
 @pytest.mark.parametrize("x_shape", [(5, 4), (1, 4), (2, 3, 4), (4,)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_linear_matches_closed_form(x_shape, with_bias):
+def test_linear_matches_closed_form(x_shape, with_bias, threads):
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal((3, 4)), rng.standard_normal(3)
     if with_bias:
         check_op(linear, x, w, b, reference=lambda x, w, b: x @ w.T + b,

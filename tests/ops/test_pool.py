@@ -40,7 +40,7 @@ WINDOWS = [
 
 
 @pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
-def test_max_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding):
+def test_max_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding, threads):
     check_op(lambda x: max_pool2d(x, kernel_size, stride, padding), distinct(*shape),
              reference=lambda x: naive.max_pool2d_forward(x, kernel_size, stride, padding),
              torch_op=torch_f("max_pool2d", kernel_size, stride, padding))
@@ -48,7 +48,7 @@ def test_max_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride
 
 @pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
-def test_avg_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding, count_include_pad):
+def test_avg_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride, padding, count_include_pad, threads):
     options = dict(count_include_pad=count_include_pad)
     check_op(lambda x: avg_pool2d(x, kernel_size, stride, padding, **options), rng.standard_normal(shape),
              reference=lambda x: naive.avg_pool2d_forward(x, kernel_size, stride, padding, **options),
@@ -56,7 +56,7 @@ def test_avg_pool2d_matches_naive_gradcheck_and_torch(shape, kernel_size, stride
 
 
 @pytest.mark.parametrize("shape, kernel_size, stride, padding", WINDOWS)
-def test_pool_backward_matches_naive(shape, kernel_size, stride, padding):
+def test_pool_backward_matches_naive(shape, kernel_size, stride, padding, threads):
     x = distinct(*shape)
     for op, naive_backward in [(max_pool2d, naive.max_pool2d_backward), (avg_pool2d, naive.avg_pool2d_backward)]:
         t = npgrad.Tensor(x, requires_grad=True)
@@ -81,7 +81,7 @@ CEIL_WINDOWS = [
 @pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_WINDOWS)
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_max_pool2d_ceil_mode_and_dilation_match_naive_gradcheck_and_torch(shape, kernel_size, stride, padding, dilation,
-                                                                          ceil_mode):
+                                                                          ceil_mode, threads):
     options = dict(dilation=dilation, ceil_mode=ceil_mode)
     check_op(lambda x: max_pool2d(x, kernel_size, stride, padding, **options), distinct(*shape),
              reference=lambda x: naive.max_pool2d_forward(x, kernel_size, stride, padding, **options),
@@ -92,7 +92,7 @@ def test_max_pool2d_ceil_mode_and_dilation_match_naive_gradcheck_and_torch(shape
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("divisor_override", [None, 5])
 def test_avg_pool2d_ceil_mode_divisors_match_naive_gradcheck_and_torch(shape, kernel_size, stride, padding,
-                                                                       count_include_pad, divisor_override):
+                                                                       count_include_pad, divisor_override, threads):
     options = dict(ceil_mode=True, count_include_pad=count_include_pad, divisor_override=divisor_override)
     check_op(lambda x: avg_pool2d(x, kernel_size, stride, padding, **options), rng.standard_normal(shape),
              reference=lambda x: naive.avg_pool2d_forward(x, kernel_size, stride, padding, **options),
@@ -110,7 +110,7 @@ def test_avg_pool2d_ceil_mode_divisor_counts_padding_but_not_the_overhang():
 
 
 @pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_WINDOWS + [((2, 2, 7, 7), 3, 1, 1, 1)])
-def test_max_pool2d_return_indices_match_naive_and_torch(shape, kernel_size, stride, padding, dilation):
+def test_max_pool2d_return_indices_match_naive_and_torch(shape, kernel_size, stride, padding, dilation, threads):
     x = np.round(rng.standard_normal(shape) * 2)  # ties: the index of the first maximum, as the gradient's
     options = dict(dilation=dilation, ceil_mode=True)
     expected_out, expected_indices = naive.max_pool2d_forward(x, kernel_size, stride, padding, return_indices=True,
@@ -186,7 +186,7 @@ def test_max_pool2d_ties_match_naive_and_torch(kernel_size, stride, padding):
     np.testing.assert_array_equal(grad, tx.grad.numpy())
 
 
-def test_max_pool2d_overlapping_windows_accumulate():
+def test_max_pool2d_overlapping_windows_accumulate(threads):
     x = np.zeros((1, 1, 5, 5))
     x[0, 0, 2, 2] = 1.0  # the maximum of all nine 3x3 stride-1 windows
     dout = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
@@ -198,7 +198,7 @@ def test_max_pool2d_overlapping_windows_accumulate():
     assert t.grad[0, 0, 2, 2] == dout[:, :, :2, :2].sum() and np.count_nonzero(t.grad) == 1
 
 
-def test_avg_pool2d_overlapping_windows_accumulate():
+def test_avg_pool2d_overlapping_windows_accumulate(threads):
     t = npgrad.Tensor(np.zeros((1, 1, 5, 5)), requires_grad=True)
     avg_pool2d(t, 3, 2).backward(np.ones((1, 1, 2, 2)))
     # the centre belongs to all four windows, the edge middles to two, the corners to one
@@ -324,7 +324,7 @@ def test_pools_validate_arguments(call, error, message):
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (1, 2), (1, 0)), (1, 2, 0)])
-def test_max_pool2d_inference_forward_equals_training_forward(kernel_size, stride, padding):
+def test_max_pool2d_inference_forward_equals_training_forward(kernel_size, stride, padding, threads):
     x = np.random.default_rng(3).standard_normal((2, 3, 7, 8)).astype(np.float32)
     x[0, 0, 0, 0] = np.nan  # NaN propagates on both paths
     x[1, 2, :2, :2] = -np.inf  # a window of -inf next to the -inf padding

@@ -64,6 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from npgrad import _parallel
 from npgrad._utils import check_same_dtype, pair
 from npgrad.function import Function
 from npgrad.tensor import Tensor
@@ -244,8 +245,8 @@ def _im2col(x: np.ndarray, g: _Geometry) -> np.ndarray:
     return col.reshape(g.groups, g.C // g.groups * g.kh * g.kw, g.N * g.Ho * g.Wo)  # sizes, not -1: N may be 0
 
 
-def _col2im(dcol: np.ndarray, g: _Geometry) -> np.ndarray:
-    """The adjoint of `_im2col`: dcol (G, C/G*kh*kw, L) → dx (N, C, H, W), summing overlaps."""
+def _col2im(dcol: np.ndarray, g: _Geometry, out: np.ndarray) -> None:
+    """The adjoint of `_im2col`: dcol (G, C/G*kh*kw, L) → out (N, C, H, W), summing overlaps."""
     top, _, left, _ = g.padding
     dxp = np.zeros((g.C, g.A, g.Hp, g.Wp, g.B), dtype=dcol.dtype)
     windows = _window_view(dxp, (g.kh, g.kw), g.stride, g.dilation, (g.Ho, g.Wo), writeable=True, axis=2)
@@ -253,60 +254,91 @@ def _col2im(dcol: np.ndarray, g: _Geometry) -> np.ndarray:
     for i in range(g.kh):
         for j in range(g.kw):
             windows[i, j] += dcol[:, i, j]  # (C, A, Ho, Wo, B); windows of different outputs overlap
-    return np.ascontiguousarray(g.batch_first(dxp[:, :, top : top + g.H, left : left + g.W]))
+    out[...] = g.batch_first(dxp[:, :, top : top + g.H, left : left + g.W])
 
 
 class Conv2d(Function):
     """out = conv(x, weight) + bias, cross-correlation as in PyTorch (see the module docstring).
 
     x: (N, C, H, W), weight: (C_out, C/groups, kh, kw), bias: (C_out,) or None,
-    out: (N, C_out, Ho, Wo). ``padding`` is (top, bottom, left, right).
+    out: (N, C_out, Ho, Wo). ``padding`` is (top, bottom, left, right). The batch is cut into
+    one piece per thread (`npgrad._parallel`), each an independent convolution of its samples.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         rows = _tall_rows(x.shape, weight.shape, stride, padding, dilation, groups)  # s output rows per window
         tall = _tall_weight(weight, rows)  # (C_out*s, C/G, kh+s-1, kw)
-        g = _Geometry(x.shape, tall.shape, (stride[0] * rows, stride[1]), padding, dilation, groups)
-        col = _im2col(x, g)  # (G, C/G*kh*kw, L)
-        w_mat = g.weight_matrix(tall)  # (G, C_out*s/G, C/G*kh*kw)
+        tall_stride = (stride[0] * rows, stride[1])
+        g = _Geometry(x.shape, tall.shape, tall_stride, padding, dilation, groups)
         C_out = weight.shape[0]
-        out = (w_mat @ col).reshape(C_out, rows, g.A, g.Ho, g.Wo, g.B)  # (C_out, s, A, Ho/s, Wo, B)
-        # Write the result viewed in the GEMM's layout, so that NumPy walks the GEMM output in order
-        # (1.3-2.5x faster than the reverse, LeNet and ResNet shapes, batch 256).
-        shape = (g.N, C_out, g.Ho * rows, g.Wo)
-        spaced = g.batch_last and _aliased(g.N, C_out * g.Ho * rows * g.Wo * out.itemsize)
-        result = _empty_spaced(shape, out.dtype) if spaced else np.empty(shape, dtype=out.dtype)
-        target = result.reshape(g.N, C_out, g.Ho, rows, g.Wo).swapaxes(2, 3)  # (N, C_out, s, Ho/s, Wo): row h'*s + t
-        if bias is None:
-            np.copyto(g.images(target), out)
-        else:
-            np.add(out, bias[:, None, None, None, None, None], out=g.images(target))
-        if spaced:
-            result = np.ascontiguousarray(result)
-        ctx.geometry, ctx.rows = g, rows
-        saved_col = col if ctx.needs_input_grad[1] and col.nbytes <= _SAVE_COL_MAX_BYTES else None
-        ctx.save_for_backward(x, weight, saved_col)
+        result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=np.result_type(x, weight))
+        keep_col = ctx.needs_input_grad[1] and g.C * g.kh * g.kw * g.N * g.Ho * g.Wo * x.itemsize <= _SAVE_COL_MAX_BYTES
+
+        def piece(lo: int, hi: int) -> tuple[int, int, _Geometry, np.ndarray | None]:
+            gp = _Geometry(x[lo:hi].shape, tall.shape, tall_stride, padding, dilation, groups)
+            col = _im2col(x[lo:hi], gp)  # (G, C/G*kh*kw, L)
+            out = (gp.weight_matrix(tall) @ col).reshape(C_out, rows, gp.A, gp.Ho, gp.Wo, gp.B)  # (C_out, s, A, Ho/s, Wo, B)
+            _write_output(out, bias, result[lo:hi], gp, rows)
+            return lo, hi, gp, col if keep_col else None
+
+        ctx.pieces = _parallel.parallel_for(g.N, piece, work=result.size + g.C * g.kh * g.kw * g.N * g.Ho * g.Wo)
+        ctx.rows = rows
+        ctx.save_for_backward(x, weight)
         return result
 
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C_out, Ho, Wo)
-        x, weight, col = ctx.saved
-        g, rows = ctx.geometry, ctx.rows
-        dx = dweight = dbias = None
-        dout_mat = _dout_matrix(dout, g, rows) if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
-        if ctx.needs_input_grad[0]:
-            w_mat = g.weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
-            dx = _col2im(w_mat.transpose(0, 2, 1) @ dout_mat, g)
-        if ctx.needs_input_grad[1]:
-            if col is None:
-                col = _im2col(x, g)
+        x, weight = ctx.saved
+        rows, pieces = ctx.rows, ctx.pieces
+        need_dx, need_dw, need_db = ctx.needs_input_grad
+        w_mat = pieces[0][2].weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
+        dx = np.empty_like(x) if need_dx else None
+
+        def piece_grads(lo: int, hi: int, g: _Geometry, col: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+            dtall = dbias = None
+            if need_dx or need_dw:
+                dout_mat = _dout_matrix(dout[lo:hi], g, rows)  # (G, C_out*s/G, L)
+            if need_dx:
+                _col2im(w_mat.transpose(0, 2, 1) @ dout_mat, g, out=dx[lo:hi])
+            if need_dw:
+                col = _im2col(x[lo:hi], g) if col is None else col
+                dtall = dout_mat @ col.transpose(0, 2, 1)  # (G, C_out*s/G, C/G*kh*kw)
+            if need_db:
+                dbias = np.einsum("nchw->c", dout[lo:hi])  # one pass in memory order: 3.5x faster than dout.sum(axis=(0, 2, 3))
+            return dtall, dbias
+
+        def run(first: int, last: int) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+            return [piece_grads(*pieces[k]) for k in range(first, last)]
+
+        grads = [pair for chunk in _parallel.parallel_for(len(pieces), run, work=dout.size + x.size) for pair in chunk]
+        dweight = dbias = None
+        if need_dw:
             C_in, kh, kw = weight.shape[1:]
-            dtall = g.full_weight_grad(dout_mat @ col.transpose(0, 2, 1), (g.C_out, C_in, kh + rows - 1, kw))
+            dtall = pieces[0][2].full_weight_grad(sum(dt for dt, _ in grads), (weight.shape[0] * rows, C_in, kh + rows - 1, kw))
             dweight = _short_weight_grad(dtall, rows, kh)
-        if ctx.needs_input_grad[2]:
-            dbias = np.einsum("nchw->c", dout)  # one pass in memory order: 3.5x faster than dout.sum(axis=(0, 2, 3))
+        if need_db:
+            dbias = sum(db for _, db in grads)
         return dx, dweight, dbias
+
+
+def _write_output(out: np.ndarray, bias: np.ndarray | None, result: np.ndarray, g: _Geometry, rows: int) -> None:
+    """result (N, C_out, Ho, Wo) = out (C_out, s, A, Ho/s, Wo, B), the GEMM's result, + bias.
+
+    The result is written viewed in the GEMM's layout, so that NumPy walks the GEMM output in order
+    (1.3-2.5x faster than the reverse, LeNet and ResNet shapes, batch 256). Batch-last samples an
+    aliasing stride apart are first written `_spaced`, then copied into place.
+    """
+    N, C_out, Ho, Wo = result.shape
+    spaced = g.batch_last and _aliased(N, result.strides[0])
+    staging = _empty_spaced(result.shape, result.dtype) if spaced else result
+    target = staging.reshape(N, C_out, Ho // rows, rows, Wo).swapaxes(2, 3)  # (N, C_out, s, Ho/s, Wo): row h'*s + t
+    if bias is None:
+        np.copyto(g.images(target), out)
+    else:
+        np.add(out, bias[:, None, None, None, None, None], out=g.images(target))
+    if spaced:
+        result[...] = staging
 
 
 def _dout_matrix(dout: np.ndarray, g: _Geometry, rows: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from npgrad import _parallel
 from npgrad._utils import check_same_dtype
 from npgrad.function import Function
 from npgrad.ops.elementwise import unbroadcast
@@ -19,7 +20,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return _matmul(a, b)
 
     @staticmethod
     def backward(ctx, dout):
@@ -35,10 +36,28 @@ class MatMul(Function):
             d = np.expand_dims(d, -1)  # (..., n, m)
         da = db = None
         if ctx.needs_input_grad[0]:
-            da = unbroadcast(d @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            da = unbroadcast(_matmul(d, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            db = unbroadcast(np.swapaxes(a2, -1, -2) @ d, b2.shape).reshape(b.shape)
+            db = unbroadcast(_matmul(np.swapaxes(a2, -1, -2), d), b2.shape).reshape(b.shape)
         return da, db
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``, split over threads (`npgrad._parallel`) by b's columns when b is a matrix, else by a shared batch axis.
+
+    Other cases (vectors, broadcast batch axes) are one ``np.matmul`` on BLAS's own threads.
+    """
+    if a.ndim >= 2 and b.ndim == 2:
+        out = np.empty((*a.shape[:-1], b.shape[1]), dtype=np.result_type(a, b))
+        work = _gemm_work((out.size // b.shape[1], b.shape[1]), b.shape[0])
+        _parallel.parallel_for(b.shape[1], lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[..., lo:hi]), work=work)
+        return out
+    if a.ndim == b.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:
+        out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=np.result_type(a, b))
+        work = _gemm_work((out.size // b.shape[-1], b.shape[-1]), b.shape[-2])
+        _parallel.parallel_for(len(out), lambda lo, hi: np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi]), work=work)
+        return out
+    return np.matmul(a, b)
 
 
 class Linear(Function):
@@ -46,24 +65,48 @@ class Linear(Function):
 
     x: (..., in_features), W: (out_features, in_features), b: (out_features,) or None,
     y: (..., out_features).  dx = dy W,  dW = dy^T x,  db = dy summed over rows.
+    Each product is split over threads (`npgrad._parallel`) by the weight's rows or columns,
+    so that each thread reads only its part of W (splitting the rows of x instead measured up
+    to 1.4x slower: every thread then packs all of W).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        out = x @ weight.T  # (..., out)
-        if bias is not None:
-            out += bias
-        return out
+        x2d = x.reshape(-1, weight.shape[1])  # (rows, in)
+        out = np.empty((len(x2d), weight.shape[0]), dtype=np.result_type(x, weight))  # (rows, out)
+
+        def affine(lo: int, hi: int) -> None:  # output features lo:hi
+            np.matmul(x2d, weight[lo:hi].T, out=out[:, lo:hi])
+            if bias is not None:
+                out[:, lo:hi] += bias[lo:hi]
+
+        _parallel.parallel_for(len(weight), affine, work=_gemm_work(out.shape, weight.shape[1]))
+        return out.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
     def backward(ctx, dout):  # dout: (..., out)
         x, weight = ctx.saved
         dout2d = dout.reshape(-1, weight.shape[0])  # (rows, out)
-        dx = dout @ weight if ctx.needs_input_grad[0] else None  # (..., in)
-        dweight = dout2d.T @ x.reshape(-1, weight.shape[1]) if ctx.needs_input_grad[1] else None  # (out, in)
+        x2d = x.reshape(-1, weight.shape[1])  # (rows, in)
+        work = _gemm_work(x2d.shape, weight.shape[0])
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[0]:
+            dx = np.empty(x2d.shape, dtype=np.result_type(dout, weight))  # (rows, in): columns lo:hi from W's
+            _parallel.parallel_for(weight.shape[1], lambda lo, hi: np.matmul(dout2d, weight[:, lo:hi], out=dx[:, lo:hi]),
+                                   work=work)
+            dx = dx.reshape(x.shape)  # (..., in)
+        if ctx.needs_input_grad[1]:
+            dweight = np.empty(weight.shape, dtype=np.result_type(dout, x))  # (out, in): rows lo:hi from dout's columns
+            _parallel.parallel_for(len(weight), lambda lo, hi: np.matmul(dout2d[:, lo:hi].T, x2d, out=dweight[lo:hi]),
+                                   work=work)
         dbias = dout2d.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
         return dx, dweight, dbias
+
+
+def _gemm_work(out_shape: tuple[int, int], inner: int) -> int:
+    """A product's cost in `npgrad._parallel`'s unit (elements of one pass): multiply-adds / 32."""
+    return out_shape[0] * out_shape[1] * inner // 32
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

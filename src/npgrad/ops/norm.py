@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from npgrad import _parallel
 from npgrad.function import Function
 from npgrad.ops.elementwise import unbroadcast
 from npgrad.tensor import Tensor, _values
@@ -38,13 +39,41 @@ def _sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) -> n
     """Sum of ``a`` (or of ``a * b``, never formed) over ``axes``, kept as size-1 dimensions.
 
     einsum reads its operands once, in memory order, whatever the axes: NumPy's sum over
-    non-trailing axes such as batch norm's (0, 2) is several times slower.
+    non-trailing axes such as batch norm's (0, 2) is several times slower. The batch (axis 0)
+    is split over threads: their partial sums are added (or stacked, when axis 0 is kept).
     """
     dims = "abcdefghijklmnopqrstuvwxyz"[: a.ndim]
     kept = "".join(d for i, d in enumerate(dims) if i not in axes)
-    operands = (a,) if b is None else (a, b)
-    total = np.einsum(",".join([dims] * len(operands)) + "->" + kept, *operands)
-    return total.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
+    spec = ",".join([dims] * (1 if b is None else 2)) + "->" + kept
+    shape = [1 if i in axes else n for i, n in enumerate(a.shape)]
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        operands = (a[lo:hi],) if b is None else (a[lo:hi], b[lo:hi])
+        return np.einsum(spec, *operands).reshape([hi - lo if i == 0 and 0 not in axes else n for i, n in enumerate(shape)])
+
+    parts = _parallel.parallel_for(len(a), part, work=a.size * (1 if b is None else 2))
+    return sum(parts[1:], parts[0]) if 0 in axes else np.concatenate(parts)
+
+
+def _elementwise(a: np.ndarray, *steps: tuple[np.ufunc, np.ndarray]) -> np.ndarray:
+    """A new array: ``a``, then ``out = ufunc(out, operand)`` for each (ufunc, operand) of ``steps``, in order.
+
+    Operands have a's shape or broadcast against it with size 1 on axis 0 (rows from `_row`).
+    Each piece of the batch takes all the steps while it is in cache; the pieces run on threads.
+    """
+    out = np.empty(a.shape, dtype=np.result_type(a, *(operand for _, operand in steps)))
+
+    def piece(lo: int, hi: int) -> None:
+        def at(v: np.ndarray) -> np.ndarray:
+            return v if v.shape[0] == 1 else v[lo:hi]
+
+        (ufunc, operand), *rest = steps
+        ufunc(a[lo:hi], at(operand), out=out[lo:hi])
+        for ufunc, operand in rest:
+            ufunc(out[lo:hi], at(operand), out=out[lo:hi])
+
+    _parallel.parallel_for(len(a), piece, work=a.size * (1 + len(steps)))
+    return out
 
 
 def _row(v: np.ndarray, view_shape: tuple[int, ...]) -> np.ndarray:
@@ -82,11 +111,11 @@ class Normalize(Function):
         if training:
             n = xv.size // math.prod(stats_shape)
             mean = _sum(xv, axes) / max(n, 1)  # stats_shape
-            centered = xv - _row(mean, view_shape)  # (view_shape)
+            centered = _elementwise(xv, (np.subtract, _row(mean, view_shape)))  # (view_shape)
             sum_sq = _sum(centered, axes, centered)
             if comm is not None:
                 n, mean, sum_sq = _global_moments(comm, n, mean, sum_sq)
-                centered = xv - _row(mean, view_shape)
+                centered = _elementwise(xv, (np.subtract, _row(mean, view_shape)))
             var = sum_sq / n  # biased
             # A batch with NaN/Inf (a diverging run, a corrupt image) would poison the statistics for good:
             # they keep their last finite values (PyTorch would propagate the NaN).
@@ -105,13 +134,11 @@ class Normalize(Function):
         # evaluation, PyTorch's form); x_hat = centered * inv_std itself is never formed.
         scale = inv_std if weight is None else inv_std * weight.reshape(affine_shape)
         if training:
-            out = centered * _row(scale, view_shape)
-            shift = None if bias is None else bias.reshape(affine_shape)
+            source, shift = centered, None if bias is None else bias.reshape(affine_shape)
         else:
-            out = xv * _row(scale, view_shape)
-            shift = -mean * scale if bias is None else bias.reshape(affine_shape) - mean * scale
-        if shift is not None:
-            out += _row(shift, view_shape)
+            source, shift = xv, -mean * scale if bias is None else bias.reshape(affine_shape) - mean * scale
+        steps = [(np.multiply, _row(scale, view_shape))] + ([] if shift is None else [(np.add, _row(shift, view_shape))])
+        out = _elementwise(source, *steps)
         return out.reshape(x.shape)
 
     @staticmethod
@@ -120,7 +147,7 @@ class Normalize(Function):
         x_shape, view_shape, axes, affine_shape, training, bias_shape, comm, n = ctx.args  # affine_shape aligned with the view
         dout = dout.reshape(view_shape)
         if centered is None and ctx.needs_input_grad[1]:
-            centered = x.reshape(view_shape) - mean
+            centered = _elementwise(x.reshape(view_shape), (np.subtract, mean))
         w = None if weight is None else weight.reshape(affine_shape)
         dx = dweight = dbias = None
         if all(affine_shape[i] == 1 for i in axes):
@@ -149,12 +176,10 @@ class Normalize(Function):
             sum_g, sum_gx = (_sum(g, axes), _sum(g, axes, x_hat)) if training else (None, None)
         if ctx.needs_input_grad[0]:
             if training:  # dx = scale * (g - mean(g) - x_hat * mean(g * x_hat)), means over `axes` (n values)
-                dx = centered * _row(-sum_gx * inv_std / n, view_shape)
-                dx += g
-                dx -= _row(sum_g / n, view_shape)
-                dx *= _row(scale, view_shape)
+                dx = _elementwise(centered, (np.multiply, _row(-sum_gx * inv_std / n, view_shape)), (np.add, g),
+                                  (np.subtract, _row(sum_g / n, view_shape)), (np.multiply, _row(scale, view_shape)))
             else:
-                dx = g * _row(scale, view_shape)
+                dx = _elementwise(g, (np.multiply, _row(scale, view_shape)))
             dx = dx.reshape(x_shape)
         return dx, dweight, dbias
 

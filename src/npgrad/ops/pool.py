@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from npgrad._utils import pair
+from npgrad import _parallel
 from npgrad.function import Function
 from npgrad.ops.conv import _output_size, _pad, _window_view
 from npgrad.tensor import Tensor, _values
@@ -63,8 +64,8 @@ def _reduce_offsets(ufunc, a: np.ndarray, axis: int, kernel: int, stride: int, d
     return total
 
 
-def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dtype) -> np.ndarray:
-    """The adjoint of `_padded_windows`: dx (N, C, H, W) from each offset's gradient.
+def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dtype, out=None) -> np.ndarray:
+    """The adjoint of `_padded_windows`: dx (N, C, H, W) from each offset's gradient, into ``out`` if given.
 
     ``add(i, j, target, overlapping)`` puts offset (i, j)'s gradient into ``target``, the
     writeable (N, C, Ho, Wo) window view of a zero buffer: it must accumulate (``+=``)
@@ -73,12 +74,21 @@ def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size
     N, C, H, W = x_shape
     top, bottom, left, right = pads
     overlapping = _overlapping(kernel_size, stride, dilation)
-    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
+    if out is not None and not any(pads):
+        dxp = out
+        dxp.fill(0)
+    else:
+        dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
     windows = _window_view(dxp, kernel_size, stride, dilation, out_size, writeable=True)
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
             add(i, j, windows[i, j], overlapping)
-    return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
+    dx = dxp[:, :, top : top + H, left : left + W]
+    if out is None:
+        return np.ascontiguousarray(dx) if any(pads) else dxp
+    if dx is not out:
+        out[...] = dx
+    return out
 
 
 def _overlapping(kernel_size, stride, dilation) -> bool:
@@ -103,18 +113,27 @@ class MaxPool2d(Function):
         out_size = _pool_output_size(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
         pads = _pool_pads(x.shape, kernel_size, stride, padding, dilation, out_size)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        out = np.empty((*x.shape[:2], *out_size), dtype=x.dtype)  # (N, C, Ho, Wo)
         if not ctx.needs_input_grad[0] and not return_indices:  # inference: no argmax, the max of rows, then of columns
-            return _separable_reduce(np.maximum, x, kernel_size, stride, dilation, pads, out_size, lowest)
-        windows = _padded_windows(x, kernel_size, stride, dilation, pads, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
-        out = windows[0, 0].copy()  # (N, C, Ho, Wo)
+            def maximum(out, x):
+                out[...] = _separable_reduce(np.maximum, x, kernel_size, stride, dilation, pads, out_size, lowest)
+
+            return _parallel.map_batch(maximum, out, x)
         index_type = np.min_scalar_type(kh * kw - 1)
-        argmax = np.zeros(out.shape, dtype=index_type)
-        for offset in range(1, kh * kw):
-            candidate = windows[divmod(offset, kw)]
-            better = candidate > out  # strict: on a tie the earlier offset stays
-            # offsets only grow, so "argmax = offset where better" is a maximum (no slow masked write)
-            np.maximum(argmax, better * index_type.type(offset), out=argmax)
-            np.maximum(out, candidate, out=out)
+
+        def maximum_and_argmax(out, argmax, x):
+            windows = _padded_windows(x, kernel_size, stride, dilation, pads, out_size, lowest)  # (kh, kw, N, C, Ho, Wo)
+            out[...] = windows[0, 0]
+            argmax.fill(0)
+            for offset in range(1, kh * kw):
+                candidate = windows[divmod(offset, kw)]
+                better = candidate > out  # strict: on a tie the earlier offset stays
+                # offsets only grow, so "argmax = offset where better" is a maximum (no slow masked write)
+                np.maximum(argmax, better * index_type.type(offset), out=argmax)
+                np.maximum(out, candidate, out=out)
+
+        argmax = np.empty(out.shape, dtype=index_type)
+        _parallel.map_batch(maximum_and_argmax, out, argmax, x)
         ctx.save_for_backward(argmax)
         ctx.params = (x.shape, kernel_size, stride, dilation, pads, out_size)
         if return_indices:
@@ -125,19 +144,24 @@ class MaxPool2d(Function):
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
         (argmax,) = ctx.saved
         x_shape, kernel_size, stride, dilation, pads, out_size = ctx.params
-        if _overlapping(kernel_size, stride, dilation):
-            # dx[the input each output's argmax names] += dout: one scatter (add.at sums the repeats)
-            # instead of kh*kw masked passes over dout, 3-4x faster at 3x3/2 on (128, 64, 16, 16).
-            (N, C, H, W), (top, bottom, left, right) = x_shape, pads
-            dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dout.dtype)
-            np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride, dilation).reshape(-1),
-                      dout.reshape(-1))
-            return np.ascontiguousarray(dxp[:, :, top : top + H, left : left + W]) if any(pads) else dxp
 
-        def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
-            np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
+        def scatter(dx, dout, argmax):
+            if _overlapping(kernel_size, stride, dilation):
+                # dx[the input each output's argmax names] += dout: one scatter (add.at sums the repeats)
+                # instead of kh*kw masked passes over dout, 3-4x faster at 3x3/2 on (128, 64, 16, 16).
+                (N, C, H, W), (top, bottom, left, right) = dx.shape, pads
+                dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dout.dtype)
+                np.add.at(dxp.reshape(-1), _flat_argmax(argmax, dxp.shape, kernel_size, stride, dilation).reshape(-1),
+                          dout.reshape(-1))
+                dx[...] = dxp[:, :, top : top + H, left : left + W]
+                return
 
-        return _scatter_windows(write, x_shape, kernel_size, stride, dilation, pads, out_size, dout.dtype)
+            def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
+                np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
+
+            _scatter_windows(write, dx.shape, kernel_size, stride, dilation, pads, out_size, dout.dtype, out=dx)
+
+        return _parallel.map_batch(scatter, np.empty(x_shape, dout.dtype), dout, argmax)
 
 
 def _flat_argmax(argmax: np.ndarray, padded_shape, kernel_size, stride, dilation) -> np.ndarray:
@@ -202,34 +226,44 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, count_include_pad, ceil_mode=False, divisor_override=None):
-        N, C = x.shape[:2]
         kh, kw = kernel_size
         Ho, Wo = out_size = _pool_output_size(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-        ctx.divisor = _avg_divisor(x.shape, kernel_size, stride, padding, out_size, count_include_pad, divisor_override,
-                                   x.dtype)
+        divisor = _avg_divisor(x.shape, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, x.dtype)
         pads = _pool_pads(x.shape, kernel_size, stride, padding, (1, 1), out_size)
-        ctx.params = (x.shape, kernel_size, stride, (1, 1), pads, out_size)
-        if _as_blocks(*ctx.params):
-            return np.einsum("nchiwj->nchw", x.reshape(N, C, Ho, kh, Wo, kw)) / ctx.divisor
-        out = _separable_reduce(np.add, x, kernel_size, stride, (1, 1), pads, out_size, 0.0)  # (N, C, Ho, Wo)
-        out /= ctx.divisor
-        return out
+        ctx.divisor, ctx.params = divisor, (x.shape, kernel_size, stride, (1, 1), pads, out_size)
+        blocks = _as_blocks(*ctx.params)
+
+        def average(out, x):
+            if blocks:
+                np.einsum("nchiwj->nchw", x.reshape(*x.shape[:2], Ho, kh, Wo, kw), out=out)
+            else:
+                out[...] = _separable_reduce(np.add, x, kernel_size, stride, (1, 1), pads, out_size, 0.0)
+            out /= divisor
+
+        out = np.empty((*x.shape[:2], Ho, Wo), dtype=np.result_type(x, divisor))  # (N, C, Ho, Wo)
+        return _parallel.map_batch(average, out, x)
 
     @staticmethod
     def backward(ctx, dout):  # dout: (N, C, Ho, Wo)
-        share = dout / ctx.divisor  # (N, C, Ho, Wo): what each element of a window receives
         x_shape, kernel_size, stride, dilation, pads, (Ho, Wo) = ctx.params
-        if _as_blocks(*ctx.params):
-            blocks = (*x_shape[:2], Ho, kernel_size[0], Wo, kernel_size[1])
-            return np.broadcast_to(share[:, :, :, None, :, None], blocks).reshape(x_shape)  # one copy
+        blocks = _as_blocks(*ctx.params)
 
-        def add(i, j, target, overlapping):
-            if overlapping:
-                target += share
-            else:
-                target[...] = share
+        def spread(dx, dout):
+            share = dout / ctx.divisor  # (n, C, Ho, Wo): what each element of a window receives
+            if blocks:
+                dx.reshape(*dx.shape[:2], Ho, kernel_size[0], Wo, kernel_size[1])[...] = share[:, :, :, None, :, None]
+                return
 
-        return _scatter_windows(add, *ctx.params, share.dtype)
+            def add(i, j, target, overlapping):
+                if overlapping:
+                    target += share
+                else:
+                    target[...] = share
+
+            _scatter_windows(add, dx.shape, kernel_size, stride, dilation, pads, (Ho, Wo), share.dtype, out=dx)
+
+        dtype = np.result_type(dout, ctx.divisor)
+        return _parallel.map_batch(spread, np.empty(x_shape, dtype), dout)
 
 
 def _as_blocks(x_shape, kernel_size, stride, dilation, pads, out_size) -> bool:
