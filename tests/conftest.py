@@ -22,13 +22,15 @@ def threads(request, monkeypatch) -> int:
     """Run the test with npgrad's kernels on 1 thread, then split over 3 threads however small the work.
 
     With 3, every kernel that `npgrad._parallel` splits cuts its batch into up to three uneven
-    pieces (a batch of 5: 1, 2 and 2 samples), so the test checks the pieces against its reference.
+    pieces (a batch of 5: 1, 2 and 2 samples), so the test checks the pieces against its reference;
+    matrix products split too (as they do once other kernels have run on the threads).
     """
     from npgrad import _parallel
 
     if request.param > 1 and not _parallel._blas_controllers():
         pytest.skip("threads need threadpoolctl")
     monkeypatch.setattr(_parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(_parallel, "THREADS_SETTLE_S", float("inf"))
     before = _parallel.get_num_threads()
     _parallel.set_num_threads(request.param)
     yield request.param

@@ -38,6 +38,24 @@ def test_small_work_runs_inline_as_one_range(monkeypatch):
     assert len(_parallel.parallel_for(1000, lambda lo, hi: (lo, hi), work=_parallel.MIN_PARALLEL_ELEMENTS)) == 2
 
 
+def test_a_product_runs_on_blas_threads_unless_npgrad_threads_ran_within_the_settle_time(monkeypatch):
+    blas = _parallel._blas_controllers()
+    if not blas:
+        pytest.skip("threads need threadpoolctl")
+    monkeypatch.setattr(_parallel, "_num_threads", 2)
+    monkeypatch.setattr(_parallel, "_last_split", -float("inf"))
+    counts = [c.num_threads for c in blas]
+
+    def product(lo, hi):
+        return lo, hi, [c.num_threads for c in blas]
+
+    assert _parallel.parallel_for(8, product, work=10**9, product=True) == [(0, 8, counts)]  # BLAS's own threads
+    _parallel.parallel_for(8, lambda lo, hi: None, work=10**9)  # a kernel on npgrad's threads
+    assert _parallel.parallel_for(8, product, work=10**9, product=True) == [(0, 4, [1] * len(blas)), (4, 8, [1] * len(blas))]
+    monkeypatch.setattr(_parallel, "THREADS_SETTLE_S", 0.0)
+    assert _parallel.parallel_for(8, product, work=10**9, product=True) == [(0, 8, counts)]
+
+
 def test_an_exception_in_any_range_is_raised_after_all_ranges_finish(threads):
     finished = []
 

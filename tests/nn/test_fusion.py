@@ -1,4 +1,5 @@
-"""Batch norm folded into the layer before it in inference (`npgrad.nn.fusion`): exact, automatic, never stale."""
+"""`npgrad.nn.fusion`: batch norm folded into the layer before it in inference (exact, automatic, never stale),
+and max pooling moved before the ReLU that feeds it."""
 
 from __future__ import annotations
 
@@ -128,3 +129,67 @@ def test_resnet_blocks_fold_and_match(count_folds):
         got = model(x).data
     assert len(count_folds) >= 8
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+# ReLU then max pooling, run as the pooling then the ReLU.
+
+POOLS = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=1, padding=1, dilation=1),
+    dict(kernel_size=(2, 3), stride=(2, 1), ceil_mode=True),
+    dict(kernel_size=2, stride=2, dilation=2, padding=1),
+]
+
+
+def _ops(model: nn.Module, x: npgrad.Tensor) -> list[str]:
+    """The Functions that model(x) runs, in order."""
+    with npgrad.function.trace() as calls:
+        model(x)
+    return [call.function.__name__ for call in calls]
+
+
+def _with_ties(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values where ReLU ties: windows whose entries are all negative, and exact zeros."""
+    x = rng.standard_normal(shape)
+    x[:, :, ::3] = -np.abs(x[:, :, ::3])  # whole rows of negatives
+    x[x > 1.2] = 0.0
+    x[0, 0, 0, :2] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("options", POOLS)
+def test_relu_then_max_pool_runs_as_pool_then_relu_with_the_same_values_and_gradients(options, threads):
+    rng = np.random.default_rng(1)
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(**options))
+    data = _with_ties(rng, (3, 2, 9, 8))
+    x, reference_x = npgrad.Tensor(data, requires_grad=True), npgrad.Tensor(data, requires_grad=True)
+    assert _ops(model, x) == ["MaxPool2d", "ReLU"]
+    out = model(x)
+    expected = nn.functional.max_pool2d(nn.functional.relu(reference_x), **options)  # the order as written
+    np.testing.assert_array_equal(out.data, expected.data)  # NaN where NaN
+    dout = rng.standard_normal(out.shape)
+    out.backward(dout)
+    expected.backward(dout)
+    np.testing.assert_array_equal(x.grad, reference_x.grad)
+    with npgrad.no_grad():
+        np.testing.assert_array_equal(model.eval()(x).data, expected.data)
+
+
+@pytest.mark.parametrize("model", [
+    nn.Sequential(nn.ReLU(inplace=True), nn.MaxPool2d(2)),
+    nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True)),
+    nn.Sequential(nn.LeakyReLU(), nn.MaxPool2d(2)),
+    nn.Sequential(nn.ReLU(), nn.AvgPool2d(2)),
+], ids=["inplace", "return_indices", "leaky", "avg"])
+def test_relu_and_pool_keep_their_order_when_the_rewrite_does_not_apply(model):
+    x = npgrad.Tensor(np.random.default_rng(2).standard_normal((2, 2, 4, 4)))
+    assert _ops(model, x)[0] in ("ReLU", "LeakyReLU")
+
+
+def test_relu_and_pool_keep_their_order_with_hooks():
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    assert _ops(model, npgrad.Tensor(np.ones((1, 1, 4, 4)))) == ["ReLU", "MaxPool2d"]
+    assert seen == [(1, 1, 4, 4)]

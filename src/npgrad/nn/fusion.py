@@ -1,4 +1,5 @@
-"""Inference fusion: a batch norm in evaluation mode folded into the conv or linear layer before it.
+"""Exact rewrites of adjacent layers: a batch norm in evaluation mode folded into the conv or linear
+layer before it, and max pooling moved before the ReLU that feeds it.
 
 In evaluation a batch norm is a fixed per-channel affine map of its input,
 ``bn(z) = z * s + (beta - running_mean * s)`` with ``s = gamma / sqrt(running_var + eps)``,
@@ -24,6 +25,15 @@ which folds when
 The fold is recomputed on every call from the current parameters and buffers, so no
 cached copy can go stale when weights change (an optimizer step, ``load_state_dict``). The
 result equals ``bn(layer(x))`` up to float32 rounding (tests check 1e-5 relative).
+
+ReLU then max pooling, in training and inference alike (`relu_then_max_pool`): max is monotone,
+so ``max_pool(relu(x)) == relu(max_pool(x))`` exactly, NaN included, and the gradients are equal
+too: max pooling sends each window's gradient to its first maximum, and wherever the two orders
+pick different elements (a window whose maximum is 0 or below, where ReLU ties the
+non-positive entries at 0) the ReLU passes no gradient either way. Run in the second order, the
+ReLU and its backward touch 1/(kh*kw) of the elements (a quarter for 2x2 pooling). It applies to
+a plain `ReLU` (not ``inplace``, whose caller may expect its input changed) before a plain
+`MaxPool2d` without ``return_indices`` (the indices could differ on such ties), neither with hooks.
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ from npgrad.nn import functional as F
 from npgrad.nn.conv import Conv2d
 from npgrad.nn.linear import Linear
 from npgrad.nn.module import Module
+from npgrad.nn.activation import ReLU
 from npgrad.nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
+from npgrad.nn.pooling import MaxPool2d
 from npgrad.tensor import Tensor, is_grad_enabled
 
 _PAIRS = ((Conv2d, BatchNorm2d), (Linear, BatchNorm1d))
@@ -65,7 +77,7 @@ def _foldable(layer: Module, bn: Module, x: Any) -> bool:
         return False
     if is_grad_enabled() or layer.training or bn.training or not bn.track_running_stats:
         return False
-    if layer._forward_hooks or layer._forward_pre_hooks or bn._forward_hooks or bn._forward_pre_hooks:
+    if _hooked(layer, bn):
         return False
     if not isinstance(x, Tensor) or x.ndim != (4 if type(layer) is Conv2d else 2):
         return False
@@ -87,13 +99,30 @@ def layer_then_batch_norm(layer: Module, bn: Module, x: Any) -> Any:
     return F.linear(x, Tensor(weight), Tensor(bias))
 
 
+def _hooked(*modules: Module) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+def _relu_then_max_pool(relu: Module, pool: Module) -> bool:
+    return type(relu) is ReLU and type(pool) is MaxPool2d and not relu.inplace and not pool.return_indices \
+        and not _hooked(relu, pool)
+
+
 def run_sequence(modules: Iterable[Module], x: Any) -> Any:
-    """Apply ``modules`` in order, each layer followed by a batch norm through `layer_then_batch_norm`."""
+    """Apply ``modules`` in order, with the rewrites of the module docstring where they apply.
+
+    A layer followed by a batch norm goes through `layer_then_batch_norm`; a ReLU followed by
+    max pooling runs as the pooling, then the ReLU.
+    """
     modules = list(modules)
     i = 0
     while i < len(modules):
-        if i + 1 < len(modules) and _is_pair(modules[i], modules[i + 1]):
-            x = layer_then_batch_norm(modules[i], modules[i + 1], x)
+        pair = modules[i : i + 2]
+        if len(pair) == 2 and _is_pair(*pair):
+            x = layer_then_batch_norm(*pair, x)
+            i += 2
+        elif len(pair) == 2 and _relu_then_max_pool(*pair):
+            x = pair[0](pair[1](x))
             i += 2
         else:
             x = modules[i](x)

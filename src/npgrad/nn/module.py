@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npgrad._dtypes import check_device
-from npgrad.tensor import InPlaceArray, RemovableHandle, Tensor, _to_args, is_grad_enabled
+from npgrad.tensor import InPlaceArray, RemovableHandle, Tensor, _to_args
 
 
 _DATA_SLOT = Tensor.data  # the slot Parameter's `data` property stores into
@@ -489,14 +489,11 @@ class Sequential(_ModuleSequence):
         return Sequential(OrderedDict(items))
 
     def forward(self, input: Any) -> Any:
-        """Each module in turn; under ``no_grad()`` in evaluation a layer's batch norm is folded into it (`nn.fusion`)."""
-        if not is_grad_enabled():
-            from npgrad.nn.fusion import run_sequence  # nn.fusion builds on the layers, which build on this module
+        """Each module in turn, with `nn.fusion`'s exact rewrites: a ReLU before max pooling runs after it, and
+        under ``no_grad()`` in evaluation a layer's batch norm is folded into the layer."""
+        from npgrad.nn.fusion import run_sequence  # nn.fusion builds on the layers, which build on this module
 
-            return run_sequence(self, input)
-        for module in self:
-            input = module(input)
-        return input
+        return run_sequence(self, input)
 
 
 class ModuleList(_ModuleSequence):

@@ -50,12 +50,14 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.ndim >= 2 and b.ndim == 2:
         out = np.empty((*a.shape[:-1], b.shape[1]), dtype=np.result_type(a, b))
         work = _gemm_work((out.size // b.shape[1], b.shape[1]), b.shape[0])
-        _parallel.parallel_for(b.shape[1], lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[..., lo:hi]), work=work)
+        _parallel.parallel_for(b.shape[1], lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[..., lo:hi]), work=work,
+                               product=True)
         return out
     if a.ndim == b.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:
         out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=np.result_type(a, b))
         work = _gemm_work((out.size // b.shape[-1], b.shape[-1]), b.shape[-2])
-        _parallel.parallel_for(len(out), lambda lo, hi: np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi]), work=work)
+        _parallel.parallel_for(len(out), lambda lo, hi: np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi]), work=work,
+                               product=True)
         return out
     return np.matmul(a, b)
 
@@ -65,9 +67,9 @@ class Linear(Function):
 
     x: (..., in_features), W: (out_features, in_features), b: (out_features,) or None,
     y: (..., out_features).  dx = dy W,  dW = dy^T x,  db = dy summed over rows.
-    Each product is split over threads (`npgrad._parallel`) by the weight's rows or columns,
-    so that each thread reads only its part of W (splitting the rows of x instead measured up
-    to 1.4x slower: every thread then packs all of W).
+    Each product is split over npgrad's threads (`npgrad._parallel`, when they are in use) by the
+    weight's rows or columns, so that each thread reads only its part of W (splitting the rows of
+    x instead measured up to 1.4x slower: every thread then packs all of W).
     """
 
     @staticmethod
@@ -81,7 +83,7 @@ class Linear(Function):
             if bias is not None:
                 out[:, lo:hi] += bias[lo:hi]
 
-        _parallel.parallel_for(len(weight), affine, work=_gemm_work(out.shape, weight.shape[1]))
+        _parallel.parallel_for(len(weight), affine, work=_gemm_work(out.shape, weight.shape[1]), product=True)
         return out.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
@@ -94,12 +96,12 @@ class Linear(Function):
         if ctx.needs_input_grad[0]:
             dx = np.empty(x2d.shape, dtype=np.result_type(dout, weight))  # (rows, in): columns lo:hi from W's
             _parallel.parallel_for(weight.shape[1], lambda lo, hi: np.matmul(dout2d, weight[:, lo:hi], out=dx[:, lo:hi]),
-                                   work=work)
+                                   work=work, product=True)
             dx = dx.reshape(x.shape)  # (..., in)
         if ctx.needs_input_grad[1]:
             dweight = np.empty(weight.shape, dtype=np.result_type(dout, x))  # (out, in): rows lo:hi from dout's columns
             _parallel.parallel_for(len(weight), lambda lo, hi: np.matmul(dout2d[:, lo:hi].T, x2d, out=dweight[lo:hi]),
-                                   work=work)
+                                   work=work, product=True)
         dbias = dout2d.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
         return dx, dweight, dbias
 
