@@ -244,3 +244,70 @@ def test_conv2d_on_an_empty_batch_returns_an_empty_output(monkeypatch, batch_las
     assert out.shape == (0, 6, 4, 4) and out.dtype == np.float32
     out.sum().backward()
     assert x.grad.shape == (0, 4, 7, 7) and not w.grad.any() and not b.grad.any()
+
+
+# Winograd F(2x2, 3x3): 3x3, stride 1, batch-last images with even output sides (forward and dx), more than
+# 16 output channels (fewer take the tall windows)
+WINOGRAD = [
+    ((3, 4, 4, 4), (17, 4, 3, 3), {"padding": 1}),
+    ((2, 3, 2, 2), (18, 3, 3, 3), {"padding": 1}),
+    ((2, 3, 4, 6), (17, 3, 3, 3), {"padding": 1}),
+    ((2, 3, 6, 6), (17, 3, 3, 3), {}),  # no padding: 4x4 outputs, dx padded by 2
+    ((2, 3, 6, 4), (17, 3, 3, 3), {"padding": (2, 1)}),
+    ((1, 2, 2, 2), (17, 2, 5, 5), {"padding": 2}),  # a 5x5 kernel cropped to its 3x3 live taps
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", WINOGRAD)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_winograd_convolutions_match_naive_and_gradcheck(monkeypatch, x_shape, w_shape, kwargs, with_bias, threads):
+    calls = []
+    real = conv_module.winograd.conv3x3
+    monkeypatch.setattr(conv_module.winograd, "conv3x3", lambda *args: calls.append(args[0].shape) or real(*args))
+    case = np.random.default_rng(WINOGRAD.index((x_shape, w_shape, kwargs)))
+    x, w, b = case.standard_normal(x_shape), case.standard_normal(w_shape), case.standard_normal(w_shape[0])
+    spec = dict(kwargs, padding=naive_padding(kwargs.get("padding", 0), w_shape))
+    bias = b if with_bias else None
+    if with_bias:
+        check_op(lambda x, w, b: conv2d(x, w, b, **kwargs), x, w, b,
+                 reference=lambda x, w, b: naive.conv2d_forward(x, w, b, **spec), torch_op=torch_conv(**kwargs))
+    else:
+        check_op(lambda x, w: conv2d(x, w, **kwargs), x, w,
+                 reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
+    assert calls, "Winograd did not run"
+    X, W = npgrad.Tensor(x, requires_grad=True), npgrad.Tensor(w, requires_grad=True)
+    calls.clear()
+    out = conv2d(X, W, None if bias is None else npgrad.Tensor(bias), **kwargs)
+    dout = case.standard_normal(out.shape)
+    out.backward(dout)
+    assert any(shape[0] == w_shape[0] for shape in calls), "dx did not run through Winograd"  # dout's channels first
+    dx, dw, _ = naive.conv2d_backward(dout, x, w, bias, **spec)
+    np.testing.assert_allclose(X.grad, dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(W.grad, dw, rtol=1e-10, atol=1e-10)
+
+
+def test_winograd_float32_is_as_close_to_the_exact_result_as_im2col(monkeypatch):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((4, 16, 4, 4)), rng.standard_normal((24, 16, 3, 3))
+    exact = naive.conv2d_forward(x, w, None, padding=1)
+    x32, w32 = npgrad.Tensor(x.astype(np.float32)), npgrad.Tensor(w.astype(np.float32))
+    winograd = conv2d(x32, w32, padding=1).data
+    monkeypatch.setattr(conv_module, "_winograd_applies", lambda g: False)
+    im2col = conv2d(x32, w32, padding=1).data
+    scale = np.abs(exact).max()
+    assert np.abs(winograd - exact).max() / scale < 4 * max(np.abs(im2col - exact).max() / scale, 1e-7)
+    assert np.abs(winograd - exact).max() / scale < 1e-6
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 3, 5, 5), (17, 3, 3, 3), {"padding": 1}),  # odd output sides
+    ((2, 3, 4, 4), (17, 3, 3, 3), {"padding": 1, "stride": 2}),
+    ((2, 4, 4, 4), (18, 2, 3, 3), {"padding": 1, "groups": 2}),
+    ((2, 3, 6, 6), (17, 3, 3, 3), {"padding": 2, "dilation": 2}),
+    ((2, 3, 4, 20), (17, 3, 3, 3), {"padding": 1}),  # wide rows: not batch-last
+    ((2, 3, 4, 4), (4, 3, 3, 3), {"padding": 1}),  # few output channels: tall windows
+])
+def test_winograd_is_not_used_where_it_does_not_apply(monkeypatch, x_shape, w_shape, kwargs):
+    monkeypatch.setattr(conv_module.winograd, "conv3x3", lambda *args: pytest.fail("Winograd ran"))
+    x = npgrad.Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    conv2d(x, npgrad.Tensor(rng.standard_normal(w_shape)), **kwargs).sum().backward()

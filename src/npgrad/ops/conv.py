@@ -41,6 +41,14 @@ kh rows of taps per output pixel (2.5x smaller for 5x5 kernels and s = 4), for (
 times the FLOPs.
 Backward is the tall convolution's, with dweight[o, c, i, j] = sum_t dtall[(o, t), c, t + i, j].
 
+Winograd, for 3x3 kernels at stride 1 on small images (batch-last, output sides even: ResNet's 4x4
+and 2x2 stages): `npgrad.ops.winograd` computes the output from 2x2 tiles with 2.25x fewer
+multiply-adds and no im2col matrix, the forward and dx (itself the convolution of dout, padded by
+2 - p, with the kernel flipped and transposed); dweight stays the im2col product. Measured (2 threads,
+batch 256): 128 channels at 4x4, forward 9.4 -> 6.6-7.3 ms and forward + backward 27-30 -> 22-24 ms;
+256 at 2x2, 7.6 -> 5.9 and 22-24 -> 20-22 ms. Odd sides (7x7: tiles covering 8x8, 30% more work)
+measured no faster than im2col, and neither did the 64-channel GEMMs it needs there.
+
 Groups split the channels into G independent convolutions: ``col`` is viewed as
 (G, C/G*kh*kw, N*Ho*Wo) and the products are one batched ``matmul`` over groups
 (NumPy loops over the G matrices in C; no Python loop over groups or channels).
@@ -67,6 +75,7 @@ from numpy.lib.stride_tricks import as_strided
 from npgrad import _parallel
 from npgrad._utils import check_same_dtype, pair
 from npgrad.function import Function
+from npgrad.ops import winograd
 from npgrad.tensor import Tensor
 
 Padding4 = tuple[int, int, int, int]  # (top, bottom, left, right)
@@ -275,8 +284,15 @@ class Conv2d(Function):
         result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=np.result_type(x, weight))
         keep_col = ctx.needs_input_grad[1] and g.C * g.kh * g.kw * g.N * g.Ho * g.Wo * x.itemsize <= _SAVE_COL_MAX_BYTES
 
+        U = None  # Winograd's transformed weight, where it applies (module docstring)
+        if rows == 1 and _winograd_applies(g):
+            U = winograd.transform_weight(weight[g.taps])  # (16, C_out, C)
+
         def piece(lo: int, hi: int) -> tuple[int, int, _Geometry, np.ndarray | None]:
             gp = _Geometry(x[lo:hi].shape, tall.shape, tall_stride, padding, dilation, groups)
+            if U is not None:
+                _winograd(x[lo:hi], U, gp, bias, result[lo:hi])
+                return lo, hi, gp, None
             col = _im2col(x[lo:hi], gp)  # (G, C/G*kh*kw, L)
             out = (gp.weight_matrix(tall) @ col).reshape(C_out, rows, gp.A, gp.Ho, gp.Wo, gp.B)  # (C_out, s, A, Ho/s, Wo, B)
             _write_output(out, bias, result[lo:hi], gp, rows)
@@ -294,12 +310,19 @@ class Conv2d(Function):
         need_dx, need_dw, need_db = ctx.needs_input_grad
         w_mat = pieces[0][2].weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
         dx = np.empty_like(x) if need_dx else None
+        # dx as Winograd's convolution of dout with the flipped, transposed kernel, where that applies
+        g = pieces[0][2]
+        U_dx = None
+        if need_dx and rows == 1 and _dx_geometry(g, len(x)) is not None:
+            U_dx = winograd.transform_weight(weight[g.taps].transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (16, C, C_out)
 
         def piece_grads(lo: int, hi: int, g: _Geometry, col: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
             dtall = dbias = None
-            if need_dx or need_dw:
+            if (need_dx and U_dx is None) or need_dw:
                 dout_mat = _dout_matrix(dout[lo:hi], g, rows)  # (G, C_out*s/G, L)
-            if need_dx:
+            if U_dx is not None:
+                _winograd(dout[lo:hi], U_dx, _dx_geometry(g, hi - lo), None, dx[lo:hi])
+            elif need_dx:
                 _col2im(w_mat.transpose(0, 2, 1) @ dout_mat, g, out=dx[lo:hi])
             if need_dw:
                 col = _im2col(x[lo:hi], g) if col is None else col
@@ -339,6 +362,32 @@ def _write_output(out: np.ndarray, bias: np.ndarray | None, result: np.ndarray, 
         np.add(out, bias[:, None, None, None, None, None], out=g.images(target))
     if spaced:
         result[...] = staging
+
+
+def _winograd_applies(g: _Geometry) -> bool:
+    """Winograd F(2x2, 3x3) for a (cropped) 3x3 kernel at stride 1, undilated, ungrouped, on batch-last (small)
+    images whose output tiles into whole 2x2 blocks (module docstring)."""
+    return ((g.kh, g.kw) == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1) and g.groups == 1 and g.batch_last
+            and g.Ho % 2 == 0 and g.Wo % 2 == 0)
+
+
+def _winograd(a: np.ndarray, U: np.ndarray, g: _Geometry, bias: np.ndarray | None, result: np.ndarray) -> None:
+    """result (n, C_out, Ho, Wo) = the 3x3 convolution of a (n, C, H, W) (+ bias) by Winograd; g: its geometry.
+
+    U is `winograd.transform_weight` of the (cropped) kernel; g is batch-last (`_winograd_applies`).
+    """
+    images = g.images(_spaced(a))[:, 0]  # (C, H, W, n)
+    _write_output(winograd.conv3x3(images, U, g.padding, g.Ho, g.Wo)[:, None, None], bias, result, g, 1)
+
+
+def _dx_geometry(g: _Geometry, N: int) -> _Geometry | None:
+    """dx of a stride-1 3x3 convolution is one of dout: dx = conv(dout padded by 2 - p, the kernel flipped and
+    transposed to (C, C_out, 3, 3)). Its geometry for N samples, if Winograd applies to it; else None."""
+    if (g.kh, g.kw) != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1) or g.groups != 1 or max(g.padding) > 2:
+        return None
+    dx_padding = tuple(2 - p for p in g.padding)
+    gd = _Geometry((N, g.C_out, g.Ho, g.Wo), (g.C, g.C_out, 3, 3), (1, 1), dx_padding, (1, 1), 1)
+    return gd if _winograd_applies(gd) else None
 
 
 def _dout_matrix(dout: np.ndarray, g: _Geometry, rows: int) -> np.ndarray:
