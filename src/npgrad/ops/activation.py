@@ -33,7 +33,7 @@ def _sigmoid_into(out: np.ndarray, x: np.ndarray) -> None:
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
     out += 1
-    np.reciprocal(out, out=out)
+    np.divide(1, out, out=out)  # the same correctly rounded 1 / y as np.reciprocal, which NumPy 2.4 runs 2x slower
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:

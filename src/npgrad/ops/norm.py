@@ -36,23 +36,46 @@ from npgrad.tensor import Tensor, _values
 
 
 def _sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) -> np.ndarray:
-    """Sum of ``a`` (or of ``a * b``, never formed) over ``axes``, kept as size-1 dimensions.
+    """Sum of ``a`` (or of ``a * b``, never formed) over ``axes``, kept as size-1 dimensions (`_sums`)."""
+    return _sums(axes, (a,) if b is None else (a, b))[0]
+
+
+def _sums(axes: tuple[int, ...], *terms: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """For each term (a,) or (a, b): the sum of a (or of a * b, never formed) over ``axes``, kept as size-1 dims.
 
     einsum reads its operands once, in memory order, whatever the axes: NumPy's sum over
     non-trailing axes such as batch norm's (0, 2) is several times slower. The batch (axis 0)
-    is split over threads: their partial sums are added (or stacked, when axis 0 is kept).
+    is split over threads, each piece summing every term while it is in cache; the partial sums
+    are added (or stacked, when axis 0 is kept).
     """
+    a = terms[0][0]
     dims = "abcdefghijklmnopqrstuvwxyz"[: a.ndim]
     kept = "".join(d for i, d in enumerate(dims) if i not in axes)
-    spec = ",".join([dims] * (1 if b is None else 2)) + "->" + kept
     shape = [1 if i in axes else n for i, n in enumerate(a.shape)]
 
-    def part(lo: int, hi: int) -> np.ndarray:
-        operands = (a[lo:hi],) if b is None else (a[lo:hi], b[lo:hi])
-        return np.einsum(spec, *operands).reshape([hi - lo if i == 0 and 0 not in axes else n for i, n in enumerate(shape)])
+    def part(lo: int, hi: int) -> list[np.ndarray]:
+        piece_shape = [hi - lo if i == 0 and 0 not in axes else n for i, n in enumerate(shape)]
+        return [np.einsum(",".join([dims] * len(term)) + "->" + kept, *(t[lo:hi] for t in term)).reshape(piece_shape)
+                for term in terms]
 
-    parts = _parallel.parallel_for(len(a), part, work=a.size * (1 if b is None else 2))
-    return sum(parts[1:], parts[0]) if 0 in axes else np.concatenate(parts)
+    parts = _parallel.parallel_for(len(a), part, work=sum(a.size * len(term) for term in terms))
+    return [sum((p[k] for p in parts[1:]), parts[0][k]) if 0 in axes else np.concatenate([p[k] for p in parts])
+            for k in range(len(terms))]
+
+
+def _centered(x: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(x - mean, the sum of its squares over ``axes``): each piece of the batch centred, then summed while in cache.
+
+    mean broadcasts against x as `_elementwise`'s operands do.
+    """
+    centered = np.empty(x.shape, dtype=np.result_type(x, mean))
+
+    def piece(lo: int, hi: int) -> np.ndarray:
+        np.subtract(x[lo:hi], mean if mean.shape[0] == 1 else mean[lo:hi], out=centered[lo:hi])
+        return _sum(centered[lo:hi], axes, centered[lo:hi])  # inline: already on a thread
+
+    parts = _parallel.parallel_for(len(x), piece, work=3 * x.size)
+    return centered, sum(parts[1:], parts[0]) if 0 in axes else np.concatenate(parts)
 
 
 def _elementwise(a: np.ndarray, *steps: tuple[np.ufunc, np.ndarray]) -> np.ndarray:
@@ -111,8 +134,7 @@ class Normalize(Function):
         if training:
             n = xv.size // math.prod(stats_shape)
             mean = _sum(xv, axes) / max(n, 1)  # stats_shape
-            centered = _elementwise(xv, (np.subtract, _row(mean, view_shape)))  # (view_shape)
-            sum_sq = _sum(centered, axes, centered)
+            centered, sum_sq = _centered(xv, _row(mean, view_shape), axes)  # (view_shape), stats_shape
             if comm is not None:
                 n, mean, sum_sq = _global_moments(comm, n, mean, sum_sq)
                 centered = _elementwise(xv, (np.subtract, _row(mean, view_shape)))
@@ -156,8 +178,11 @@ class Normalize(Function):
             # every reduction is over dout (and x_hat = centered * inv_std), once.
             g, scale = dout, (inv_std if w is None else inv_std * w)  # dx = scale * (terms in g = dout)
             dx_needs_sums = training and ctx.needs_input_grad[0]
-            sum_g = _sum(dout, axes) if dx_needs_sums or ctx.needs_input_grad[2] else None
-            sum_gx = _sum(dout, axes, centered) * inv_std if dx_needs_sums or ctx.needs_input_grad[1] else None
+            need_g, need_gx = dx_needs_sums or ctx.needs_input_grad[2], dx_needs_sums or ctx.needs_input_grad[1]
+            terms = [term for term, needed in (((dout,), need_g), ((dout, centered), need_gx)) if needed]
+            sums = iter(_sums(axes, *terms) if terms else ())  # both in one pass over dout
+            sum_g = next(sums) if need_g else None
+            sum_gx = next(sums) * inv_std if need_gx else None
             if ctx.needs_input_grad[1]:
                 dweight = unbroadcast(sum_gx, affine_shape).reshape(weight.shape)
             if ctx.needs_input_grad[2]:
