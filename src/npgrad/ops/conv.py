@@ -56,8 +56,8 @@ Groups split the channels into G independent convolutions: ``col`` is viewed as
 Alternatives measured and rejected (float32, OpenBLAS, 2 cores): a sample-major col
 (N*Ho*Wo, C*kh*kw) copies 2-4x slower (its inner runs are kw long); a per-sample
 batched GEMM (N, C*kh*kw, Ho*Wo) is 1.5-2x slower than one big GEMM; dx as a
-transposed convolution costs more than the GEMM + col2im adds; processing the batch
-in cache-sized chunks gave no consistent gain (re-measured on a Zen 4 with 2 threads, chunks
+transposed convolution costs more than the GEMM + col2im adds (Winograd's, above, aside); processing
+the batch in cache-sized chunks on one thread gave no consistent gain (re-measured on a Zen 4 with 2 threads, chunks
 of 4 MiB of col and output, forward and backward: single convolutions 1.0-1.5x faster, but whole
 LeNet, LeNet-BN and three-layer-convnet steps 0.76-1.25x across three A/B runs). For LeNet's
 convolutions (1 thread, batch 256): wide windows (s adjacent output *columns* per window) were slower than tall ones,
@@ -308,13 +308,13 @@ class Conv2d(Function):
         x, weight = ctx.saved
         rows, pieces = ctx.rows, ctx.pieces
         need_dx, need_dw, need_db = ctx.needs_input_grad
-        w_mat = pieces[0][2].weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
+        first = pieces[0][2]  # the geometry of the first piece; all share everything but the batch size
+        w_mat = first.weight_matrix(_tall_weight(weight, rows))  # (G, C_out*s/G, C/G*kh*kw)
         dx = np.empty_like(x) if need_dx else None
         # dx as Winograd's convolution of dout with the flipped, transposed kernel, where that applies
-        g = pieces[0][2]
         U_dx = None
-        if need_dx and rows == 1 and _dx_geometry(g, len(x)) is not None:
-            U_dx = winograd.transform_weight(weight[g.taps].transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (16, C, C_out)
+        if need_dx and rows == 1 and _dx_geometry(first, len(x)) is not None:
+            U_dx = winograd.transform_weight(weight[first.taps].transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (16, C, C_out)
 
         def piece_grads(lo: int, hi: int, g: _Geometry, col: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
             dtall = dbias = None
@@ -338,7 +338,7 @@ class Conv2d(Function):
         dweight = dbias = None
         if need_dw:
             C_in, kh, kw = weight.shape[1:]
-            dtall = pieces[0][2].full_weight_grad(sum(dt for dt, _ in grads), (weight.shape[0] * rows, C_in, kh + rows - 1, kw))
+            dtall = first.full_weight_grad(sum(dt for dt, _ in grads), (weight.shape[0] * rows, C_in, kh + rows - 1, kw))
             dweight = _short_weight_grad(dtall, rows, kh)
         if need_db:
             dbias = sum(db for _, db in grads)

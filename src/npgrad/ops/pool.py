@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from npgrad._utils import pair
 from npgrad import _parallel
+from npgrad._utils import pair
 from npgrad.function import Function
 from npgrad.ops.conv import _output_size, _pad, _window_view
 from npgrad.tensor import Tensor, _values
@@ -64,31 +64,25 @@ def _reduce_offsets(ufunc, a: np.ndarray, axis: int, kernel: int, stride: int, d
     return total
 
 
-def _scatter_windows(add, x_shape, kernel_size, stride, dilation, pads, out_size, dtype, out=None) -> np.ndarray:
-    """The adjoint of `_padded_windows`: dx (N, C, H, W) from each offset's gradient, into ``out`` if given.
+def _scatter_windows(add, kernel_size, stride, dilation, pads, out_size, out: np.ndarray) -> None:
+    """The adjoint of `_padded_windows`: dx (N, C, H, W), written into ``out``, from each offset's gradient.
 
     ``add(i, j, target, overlapping)`` puts offset (i, j)'s gradient into ``target``, the
-    writeable (N, C, Ho, Wo) window view of a zero buffer: it must accumulate (``+=``)
-    when ``overlapping`` (windows may share inputs), and may simply write otherwise.
+    writeable (N, C, Ho, Wo) window view of a zero buffer (``out`` itself without padding): it must
+    accumulate (``+=``) when ``overlapping`` (windows may share inputs), and may simply write otherwise.
     """
-    N, C, H, W = x_shape
+    N, C, H, W = out.shape
     top, bottom, left, right = pads
     overlapping = _overlapping(kernel_size, stride, dilation)
-    if out is not None and not any(pads):
-        dxp = out
-        dxp.fill(0)
-    else:
-        dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=out.dtype) if any(pads) else out
+    if dxp is out:
+        out.fill(0)
     windows = _window_view(dxp, kernel_size, stride, dilation, out_size, writeable=True)
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
             add(i, j, windows[i, j], overlapping)
-    dx = dxp[:, :, top : top + H, left : left + W]
-    if out is None:
-        return np.ascontiguousarray(dx) if any(pads) else dxp
-    if dx is not out:
-        out[...] = dx
-    return out
+    if dxp is not out:
+        out[...] = dxp[:, :, top : top + H, left : left + W]
 
 
 def _overlapping(kernel_size, stride, dilation) -> bool:
@@ -159,7 +153,7 @@ class MaxPool2d(Function):
             def write(i, j, target, overlapping):  # disjoint windows: each offset writes its own slice (faster than a scatter)
                 np.multiply(dout, argmax == i * kernel_size[1] + j, out=target)
 
-            _scatter_windows(write, dx.shape, kernel_size, stride, dilation, pads, out_size, dout.dtype, out=dx)
+            _scatter_windows(write, kernel_size, stride, dilation, pads, out_size, dx)
 
         return _parallel.map_batch(scatter, np.empty(x_shape, dout.dtype), dout, argmax)
 
@@ -260,7 +254,7 @@ class AvgPool2d(Function):
                 else:
                     target[...] = share
 
-            _scatter_windows(add, dx.shape, kernel_size, stride, dilation, pads, (Ho, Wo), share.dtype, out=dx)
+            _scatter_windows(add, kernel_size, stride, dilation, pads, (Ho, Wo), dx)
 
         dtype = np.result_type(dout, ctx.divisor)
         return _parallel.map_batch(spread, np.empty(x_shape, dtype), dout)
