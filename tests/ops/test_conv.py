@@ -66,6 +66,16 @@ CASES = [
 ]
 
 
+def _check_conv(x, w, b, kwargs, spec):
+    """check_op of conv2d(x, w[, b], **kwargs) against the naive loops (given ``spec``, explicit padding) and torch."""
+    if b is not None:
+        check_op(lambda x, w, b: conv2d(x, w, b, **kwargs), x, w, b,
+                 reference=lambda x, w, b: naive.conv2d_forward(x, w, b, **spec), torch_op=torch_conv(**kwargs))
+    else:
+        check_op(lambda x, w: conv2d(x, w, **kwargs), x, w,
+                 reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
+
+
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES)
 @pytest.mark.parametrize("with_bias", [True, False])
@@ -73,12 +83,7 @@ def test_conv2d_matches_naive_gradcheck_and_torch(x_shape, w_shape, kwargs, with
     case = np.random.default_rng(CASES.index((x_shape, w_shape, kwargs)))  # the same data whatever ran before
     x, w, b = case.standard_normal(x_shape), case.standard_normal(w_shape), case.standard_normal(w_shape[0])
     spec = dict(kwargs, padding=naive_padding(kwargs.get("padding", 0), w_shape, kwargs.get("dilation", 1)))
-    if with_bias:
-        check_op(lambda x, w, b: conv2d(x, w, b, **kwargs), x, w, b,
-                 reference=lambda x, w, b: naive.conv2d_forward(x, w, b, **spec), torch_op=torch_conv(**kwargs))
-    else:
-        check_op(lambda x, w: conv2d(x, w, **kwargs), x, w,
-                 reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
+    _check_conv(x, w, b if with_bias else None, kwargs, spec)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES[:3] + CASES[5:7] + CASES[11:15] + CASES[-7:])
@@ -268,12 +273,7 @@ def test_winograd_convolutions_match_naive_and_gradcheck(monkeypatch, x_shape, w
     x, w, b = case.standard_normal(x_shape), case.standard_normal(w_shape), case.standard_normal(w_shape[0])
     spec = dict(kwargs, padding=naive_padding(kwargs.get("padding", 0), w_shape))
     bias = b if with_bias else None
-    if with_bias:
-        check_op(lambda x, w, b: conv2d(x, w, b, **kwargs), x, w, b,
-                 reference=lambda x, w, b: naive.conv2d_forward(x, w, b, **spec), torch_op=torch_conv(**kwargs))
-    else:
-        check_op(lambda x, w: conv2d(x, w, **kwargs), x, w,
-                 reference=lambda x, w: naive.conv2d_forward(x, w, None, **spec), torch_op=torch_conv(**kwargs))
+    _check_conv(x, w, b if with_bias else None, kwargs, spec)
     assert calls, "Winograd did not run"
     X, W = npgrad.Tensor(x, requires_grad=True), npgrad.Tensor(w, requires_grad=True)
     calls.clear()
