@@ -298,7 +298,8 @@ class Conv2d(Function):
             _write_output(out, bias, result[lo:hi], gp, rows)
             return lo, hi, gp, col if keep_col else None
 
-        ctx.pieces = _parallel.parallel_for(g.N, piece, work=result.size + g.C * g.kh * g.kw * g.N * g.Ho * g.Wo)
+        ctx.work = result.size + g.C * g.kh * g.kw * g.N * g.Ho * g.Wo  # elements of the output and of col
+        ctx.pieces = _parallel.parallel_for(g.N, piece, work=ctx.work)
         ctx.rows = rows
         ctx.save_for_backward(x, weight)
         return result
@@ -334,7 +335,8 @@ class Conv2d(Function):
         def run(first: int, last: int) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
             return [piece_grads(*pieces[k]) for k in range(first, last)]
 
-        grads = [pair for chunk in _parallel.parallel_for(len(pieces), run, work=dout.size + x.size) for pair in chunk]
+        # forward's work: backward's products and col2im pass over as much again, and more
+        grads = [pair for chunk in _parallel.parallel_for(len(pieces), run, work=ctx.work) for pair in chunk]
         dweight = dbias = None
         if need_dw:
             C_in, kh, kw = weight.shape[1:]
