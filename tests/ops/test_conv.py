@@ -311,3 +311,24 @@ def test_winograd_is_not_used_where_it_does_not_apply(monkeypatch, x_shape, w_sh
     monkeypatch.setattr(conv_module.winograd, "conv3x3", lambda *args: pytest.fail("Winograd ran"))
     x = npgrad.Tensor(rng.standard_normal(x_shape), requires_grad=True)
     conv2d(x, npgrad.Tensor(rng.standard_normal(w_shape)), **kwargs).sum().backward()
+
+
+def test_backward_splits_whenever_the_forward_did(monkeypatch):
+    """The backward's pieces are the forward's: it must not run them on one thread because dout + x is small
+    (LeNet-BN's 6 -> 16 convolution at 12x12 did, 5.0 against 2.96 ms)."""
+    from npgrad import _parallel
+
+    calls = []
+    real = _parallel.parallel_for
+    def recording(n, fn, work=None, product=False):
+        calls.append(work)
+        return real(n, fn, work, product)
+
+    monkeypatch.setattr(_parallel, "parallel_for", recording)
+    x = npgrad.Tensor(rng.standard_normal((256, 6, 12, 12)).astype(np.float32), requires_grad=True)
+    w = npgrad.Tensor(rng.standard_normal((16, 6, 5, 5)).astype(np.float32), requires_grad=True)
+    out = conv2d(x, w)
+    forward_work = calls[-1]
+    assert forward_work >= _parallel.MIN_PARALLEL_ELEMENTS > out.data.size + x.data.size
+    out.backward(np.ones(out.shape, np.float32))
+    assert calls[-1] == forward_work
