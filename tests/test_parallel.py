@@ -125,3 +125,13 @@ def test_a_forked_child_starts_its_own_workers(threads):
     child.join(timeout=30)
     assert child.exitcode == 0, "the child hung or failed"
     assert queue.get(timeout=5) == _parallel.ranges(4, threads)
+
+
+def test_after_a_fork_the_child_has_no_workers_and_an_unheld_lock(monkeypatch):
+    """What `os.register_at_fork` runs in the child: a lock another parent thread held at the fork stays held there."""
+    monkeypatch.setattr(_parallel, "_workers", [object()])
+    held = threading.Lock()
+    held.acquire()
+    monkeypatch.setattr(_parallel, "_lock", held)
+    _parallel._forget_workers()
+    assert _parallel._workers == [] and _parallel._lock is not held and not _parallel._lock.locked()

@@ -21,7 +21,7 @@ T defaults to the cores BLAS would use (``OMP_NUM_THREADS=1`` or ``OPENBLAS_NUM_
 keep npgrad on one core too), at most the cores this process may run on.
 
 The work runs as one range in the calling thread when T is 1, when it is small (a hand-off
-costs 15-50 microseconds), and inside a range (no nesting). Calls from several threads at once
+costs 15-60 microseconds), and inside a range (no nesting). Calls from several threads at once
 take turns; a forked child process starts its own workers.
 """
 
@@ -38,8 +38,8 @@ import numpy as np
 
 R = TypeVar("R")
 
-# Below this many elements touched, a hand-off to a worker (15-50 microseconds: waking it, then
-# waiting for it) costs more than it saves: a ReLU of (256, 512) ran 44 us inline, 105 split.
+# Below this many elements touched, a hand-off to a worker (15-60 microseconds: waking it, then
+# waiting for it; an empty call measured 55) costs more than it saves: a ReLU of (256, 512) ran 44 us inline, 105 split.
 MIN_PARALLEL_ELEMENTS = 1 << 19
 
 # How long after a call on npgrad's threads a matrix product still avoids BLAS's threads (``product``
@@ -76,12 +76,7 @@ def _forget_workers() -> None:
     """In a forked child: the parent's worker threads do not exist there, so start afresh."""
     global _lock
     _workers.clear()
-    # How long after a call on npgrad's threads a matrix product still avoids BLAS's threads (``product``
-# in `parallel_for`): OpenBLAS's idle threads spin for 0.5-1 s after a product (measured).
-THREADS_SETTLE_S = 1.0
-
-_lock = threading.Lock()
-_last_split = -float("inf")  # time.monotonic() of the last call that ran on npgrad's threads
+    _lock = threading.Lock()  # a parent thread may have held it at the fork
 
 
 if hasattr(os, "register_at_fork"):
@@ -138,7 +133,7 @@ def parallel_for(n: int, fn: Callable[[int, int], R], work: int | None = None, p
     (still with BLAS at one thread when T > 1, so that its threads never spin). The ranges must
     write disjoint memory. An exception in any range is raised here, after all have finished.
 
-    ``product``: ``fn`` is one matrix product cut by its rows or columns, which BLAS's own threads
+    ``product``: ``fn`` is one matrix product cut into pieces (rows, columns or batch), which BLAS's own threads
     compute faster than T single-threaded pieces (they share the packed operands: 12-15% faster for
     a linear layer's 256x784x512 product, batch 256). It then runs as ``[fn(0, n)]`` on BLAS's
     threads, unless some call ran on npgrad's threads within `THREADS_SETTLE_S` (BLAS's threads

@@ -26,7 +26,7 @@ The fold is recomputed on every call from the current parameters and buffers, so
 cached copy can go stale when weights change (an optimizer step, ``load_state_dict``). The
 result equals ``bn(layer(x))`` up to float32 rounding (tests check 1e-5 relative).
 
-ReLU then max pooling, in training and inference alike (`relu_then_max_pool`): max is monotone,
+ReLU then max pooling, in training and inference alike (`_relu_then_max_pool`): max is monotone,
 so ``max_pool(relu(x)) == relu(max_pool(x))`` exactly, NaN included, and the gradients are equal
 too: max pooling sends each window's gradient to its first maximum, and wherever the two orders
 pick different elements (a window whose maximum is 0 or below, where ReLU ties the

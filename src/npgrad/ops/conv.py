@@ -282,7 +282,8 @@ class Conv2d(Function):
         g = _Geometry(x.shape, tall.shape, tall_stride, padding, dilation, groups)
         C_out = weight.shape[0]
         result = np.empty((g.N, C_out, g.Ho * rows, g.Wo), dtype=np.result_type(x, weight))
-        keep_col = ctx.needs_input_grad[1] and g.C * g.kh * g.kw * g.N * g.Ho * g.Wo * x.itemsize <= _SAVE_COL_MAX_BYTES
+        col_size = g.C * g.kh * g.kw * g.N * g.Ho * g.Wo  # elements of the whole im2col matrix
+        keep_col = ctx.needs_input_grad[1] and col_size * x.itemsize <= _SAVE_COL_MAX_BYTES
 
         U = None  # Winograd's transformed weight, where it applies (module docstring)
         if rows == 1 and _winograd_applies(g):
@@ -298,7 +299,7 @@ class Conv2d(Function):
             _write_output(out, bias, result[lo:hi], gp, rows)
             return lo, hi, gp, col if keep_col else None
 
-        ctx.work = result.size + g.C * g.kh * g.kw * g.N * g.Ho * g.Wo  # elements of the output and of col
+        ctx.work = result.size + col_size
         ctx.pieces = _parallel.parallel_for(g.N, piece, work=ctx.work)
         ctx.rows = rows
         ctx.save_for_backward(x, weight)
@@ -332,8 +333,8 @@ class Conv2d(Function):
                 dbias = np.einsum("nchw->c", dout[lo:hi])  # one pass in memory order: 3.5x faster than dout.sum(axis=(0, 2, 3))
             return dtall, dbias
 
-        def run(first: int, last: int) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-            return [piece_grads(*pieces[k]) for k in range(first, last)]
+        def run(lo: int, hi: int) -> list[tuple[np.ndarray | None, np.ndarray | None]]:  # pieces lo:hi
+            return [piece_grads(*piece) for piece in pieces[lo:hi]]
 
         # forward's work: backward's products and col2im pass over as much again, and more
         grads = [pair for chunk in _parallel.parallel_for(len(pieces), run, work=ctx.work) for pair in chunk]
@@ -366,11 +367,15 @@ def _write_output(out: np.ndarray, bias: np.ndarray | None, result: np.ndarray, 
         result[...] = staging
 
 
+def _winograd_kernel(g: _Geometry) -> bool:
+    """Whether the (cropped) kernel is what Winograd F(2x2, 3x3) computes: 3x3, stride 1, undilated, ungrouped."""
+    return (g.kh, g.kw) == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1) and g.groups == 1
+
+
 def _winograd_applies(g: _Geometry) -> bool:
-    """Winograd F(2x2, 3x3) for a (cropped) 3x3 kernel at stride 1, undilated, ungrouped, on batch-last (small)
-    images whose output tiles into whole 2x2 blocks (module docstring)."""
-    return ((g.kh, g.kw) == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1) and g.groups == 1 and g.batch_last
-            and g.Ho % 2 == 0 and g.Wo % 2 == 0)
+    """Winograd for such a kernel on batch-last (small) images whose output tiles into whole 2x2 blocks
+    (module docstring)."""
+    return _winograd_kernel(g) and g.batch_last and g.Ho % 2 == 0 and g.Wo % 2 == 0
 
 
 def _winograd(a: np.ndarray, U: np.ndarray, g: _Geometry, bias: np.ndarray | None, result: np.ndarray) -> None:
@@ -385,7 +390,7 @@ def _winograd(a: np.ndarray, U: np.ndarray, g: _Geometry, bias: np.ndarray | Non
 def _dx_geometry(g: _Geometry, N: int) -> _Geometry | None:
     """dx of a stride-1 3x3 convolution is one of dout: dx = conv(dout padded by 2 - p, the kernel flipped and
     transposed to (C, C_out, 3, 3)). Its geometry for N samples, if Winograd applies to it; else None."""
-    if (g.kh, g.kw) != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1) or g.groups != 1 or max(g.padding) > 2:
+    if not _winograd_kernel(g) or max(g.padding) > 2:
         return None
     dx_padding = tuple(2 - p for p in g.padding)
     gd = _Geometry((N, g.C_out, g.Ho, g.Wo), (g.C, g.C_out, 3, 3), (1, 1), dx_padding, (1, 1), 1)

@@ -69,7 +69,7 @@ class Linear(Function):
     y: (..., out_features).  dx = dy W,  dW = dy^T x,  db = dy summed over rows.
     Each product is split over npgrad's threads (`npgrad._parallel`, when they are in use) by the
     weight's rows or columns, so that each thread reads only its part of W (splitting the rows of
-    x instead measured up to 1.4x slower: every thread then packs all of W).
+    x instead, every thread packs all of W: 1.23-1.38 ms against 1.17-1.29 ms at 256x784x512, 5 runs).
     """
 
     @staticmethod

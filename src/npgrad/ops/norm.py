@@ -59,8 +59,17 @@ def _sums(axes: tuple[int, ...], *terms: tuple[np.ndarray, ...]) -> list[np.ndar
                 for term in terms]
 
     parts = _parallel.parallel_for(len(a), part, work=sum(a.size * len(term) for term in terms))
-    return [sum((p[k] for p in parts[1:]), parts[0][k]) if 0 in axes else np.concatenate([p[k] for p in parts])
-            for k in range(len(terms))]
+    return [_join([p[k] for p in parts], axes) for k in range(len(terms))]
+
+
+def _join(parts: list[np.ndarray], axes: tuple[int, ...]) -> np.ndarray:
+    """The batch pieces' partial sums as the whole batch's: added when axis 0 is summed over, else stacked."""
+    return sum(parts[1:], parts[0]) if 0 in axes else np.concatenate(parts)
+
+
+def _at(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Samples lo:hi of an operand that has the batch's size on axis 0, or v itself if it broadcasts there (size 1)."""
+    return v if v.shape[0] == 1 else v[lo:hi]
 
 
 def _centered(x: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +80,11 @@ def _centered(x: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) -> tuple[n
     centered = np.empty(x.shape, dtype=np.result_type(x, mean))
 
     def piece(lo: int, hi: int) -> np.ndarray:
-        np.subtract(x[lo:hi], mean if mean.shape[0] == 1 else mean[lo:hi], out=centered[lo:hi])
+        np.subtract(x[lo:hi], _at(mean, lo, hi), out=centered[lo:hi])
         return _sum(centered[lo:hi], axes, centered[lo:hi])  # inline: already on a thread
 
     parts = _parallel.parallel_for(len(x), piece, work=3 * x.size)
-    return centered, sum(parts[1:], parts[0]) if 0 in axes else np.concatenate(parts)
+    return centered, _join(parts, axes)
 
 
 def _elementwise(a: np.ndarray, *steps: tuple[np.ufunc, np.ndarray]) -> np.ndarray:
@@ -87,13 +96,10 @@ def _elementwise(a: np.ndarray, *steps: tuple[np.ufunc, np.ndarray]) -> np.ndarr
     out = np.empty(a.shape, dtype=np.result_type(a, *(operand for _, operand in steps)))
 
     def piece(lo: int, hi: int) -> None:
-        def at(v: np.ndarray) -> np.ndarray:
-            return v if v.shape[0] == 1 else v[lo:hi]
-
         (ufunc, operand), *rest = steps
-        ufunc(a[lo:hi], at(operand), out=out[lo:hi])
+        ufunc(a[lo:hi], _at(operand, lo, hi), out=out[lo:hi])
         for ufunc, operand in rest:
-            ufunc(out[lo:hi], at(operand), out=out[lo:hi])
+            ufunc(out[lo:hi], _at(operand, lo, hi), out=out[lo:hi])
 
     _parallel.parallel_for(len(a), piece, work=a.size * (1 + len(steps)))
     return out
